@@ -1,0 +1,117 @@
+"""Profiles (smoke / cpu / gpu) and data-root discovery.
+
+A profile changes sizes and counts, never the code path (DESIGN.md). Pick
+one with ``resolve(profile=...)`` or the environment variable
+``FACEATTR_PROFILE``; the data root comes from ``resolve(data=...)``, else
+``FACEATTR_DATA``, else ``data/celeba`` in the repository, else a generated
+CelebA-format dataset under ``data/synthetic_<n>`` (every figure then says
+"synthetic"). Used in every notebook.
+"""
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    n_synthetic: int         # images generated when no real CelebA is found
+    img_size: int            # side of the RGB input of notebooks 03-07
+    paper_sizes: dict = field(default_factory=dict)  # per-model input side where it differs
+    epochs: int = 1          # training epochs (early stopping may end sooner)
+    batch_size: int = 32     # images per step
+    max_train: int | None = None  # cap on training images (None: the whole split)
+    max_eval: int | None = None   # cap on validation / test images
+    folds: int = 2           # identity-grouped cross-validation folds (notebook 02)
+    grid: bool = False       # run the full hyper-parameter grid of notebook 02
+    pretrained: bool = False  # ask timm for ImageNet weights (needs internet)
+    workers: int = 2         # threads that decode JPEGs into the cache
+
+    def size_for(self, model: str) -> int:
+        """Input side for ``model`` (e.g. 'xception', 'blan') in this profile."""
+        return self.paper_sizes.get(model, self.img_size)
+
+
+PROFILE_TABLE: dict[str, Profile] = {
+    # CI / nbmake: a few hundred generated faces, tiny images, 1-2 epochs.
+    "smoke": Profile("smoke", n_synthetic=480, img_size=48, epochs=2, batch_size=32,
+                     max_train=384, max_eval=96, folds=2),
+    # A laptop: a few thousand faces (or the real subset), minutes per notebook.
+    "cpu": Profile("cpu", n_synthetic=3000, img_size=64, epochs=6, batch_size=64,
+                   max_train=None, max_eval=None, folds=5, grid=True, workers=4),
+    # One GPU and the real CelebA: the papers' input sizes and schedules.
+    "gpu": Profile("gpu", n_synthetic=20000, img_size=224,
+                   paper_sizes={"facenet": 36, "xception": 150, "scratch_cnn": 150,
+                                "pse_dmtl": 224, "gal": 256, "blan": 256},
+                   epochs=20, batch_size=256, folds=5, grid=True, pretrained=True, workers=8),
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What ``resolve`` found: the profile, the data and where runs go."""
+    profile: Profile
+    data_root: Path
+    source: str              # "celeba", "real-subset" or "synthetic"
+    runs_dir: Path
+    device: str
+    seed: int = 0
+
+    def describe(self) -> str:
+        return (f"profile={self.profile.name} data={self.source} ({self.data_root}) "
+                f"device={self.device} torch={torch.__version__}")
+
+    def as_dict(self) -> dict:
+        return {"profile": asdict(self.profile), "data_root": str(self.data_root),
+                "source": self.source, "device": self.device, "seed": self.seed}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile ``name``, else $FACEATTR_PROFILE, else 'cpu'."""
+    name = name or os.environ.get("FACEATTR_PROFILE", "cpu")
+    if name not in PROFILE_TABLE:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)} "
+                         "(argument profile= or environment variable FACEATTR_PROFILE)")
+    return PROFILE_TABLE[name]
+
+
+def detect_source(root: Path) -> str | None:
+    """'celeba' for a CelebA folder (either layout), 'real-subset' for the shared
+    course folder (celeba_annotations/ + celeba_images/), else None."""
+    if (root / "celeba_annotations").is_dir() and (root / "celeba_images").is_dir():
+        return "real-subset"
+    for base in (root, root / "celeba"):
+        if any((base / f"list_attr_celeba.{ext}").exists() for ext in ("txt", "csv")):
+            return "celeba"
+    return None
+
+
+def resolve(profile: str | None = None, data: str | Path | None = None,
+            runs_dir: str | Path | None = None, seed: int = 0, generate: bool = True) -> Setup:
+    """Choose profile, data and device; generate the synthetic set if no CelebA is found."""
+    prof = get_profile(profile)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    runs = Path(runs_dir or os.environ.get("FACEATTR_RUNS", REPO_ROOT / "runs"))
+    explicit = data or os.environ.get("FACEATTR_DATA")
+    if explicit:
+        root = Path(explicit).expanduser()
+        source = detect_source(root)
+        if source is None:
+            raise FileNotFoundError(
+                f"CelebA not found at {root}: expected img_align_celeba/ and list_attr_celeba.txt "
+                "(official) or list_attr_celeba.csv (Kaggle), or the course's real subset "
+                "(celeba_annotations/ + celeba_images/); see data/README.md")
+        return Setup(prof, root, source, runs, device, seed)
+    default = REPO_ROOT / "data" / "celeba"
+    if detect_source(default):
+        return Setup(prof, default, "celeba", runs, device, seed)
+    root = REPO_ROOT / "data" / f"synthetic_{prof.n_synthetic}_s{seed}"
+    if generate and not (root / "list_attr_celeba.txt").exists():
+        from faceattr_nb.data.synthetic import generate as generate_faces
+        generate_faces(root, prof.n_synthetic, seed=seed)
+    return Setup(prof, root, "synthetic", runs, device, seed)

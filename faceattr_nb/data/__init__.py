@@ -1,0 +1,1 @@
+"""Data layer: CelebA reader, generated CelebA, face crops, loaders."""
