@@ -36,4 +36,7 @@ def create(name: str, **kwargs) -> nn.Module:
     """Build the model registered as ``name`` with keyword arguments ``kwargs``."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    return _REGISTRY[name](**kwargs)
+    model = _REGISTRY[name](**kwargs)
+    # Remembered so a run record can rebuild the model (train.load_model).
+    model.create_name, model.create_kwargs = name, dict(kwargs)
+    return model
