@@ -1,0 +1,68 @@
+"""From a resolved setup to decoded train / val / test caches.
+
+``load_splits(setup, img_size)`` is the one call a notebook makes to get
+its data, whatever the source:
+
+* "celeba" or "synthetic": the official partitions of the folder
+  (``read_celeba``), capped at the profile's ``max_train`` / ``max_eval``
+  by a seeded draw of whole identities;
+* "real-subset": the shared course folder under its protocol
+  (``celeba.real_subset``): train / val / test = aligned images of the
+  official partitions, plus "test_b" = the unaligned official-test crops.
+
+Used in notebooks 02-07.
+"""
+import numpy as np
+import pandas as pd
+
+from faceattr_nb.config import REPO_ROOT, Setup
+from faceattr_nb.data import celeba
+from faceattr_nb.data.loaders import GRAY_MEAN, GRAY_STD, ImageCache, build_cache
+
+CACHE_DIR = REPO_ROOT / "data" / "cache"
+
+
+def cap_by_identity(table: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most ``n`` rows of ``table``, taking whole identities in a seeded random order."""
+    if n is None or len(table) <= n:
+        return table
+    if "identity" not in table:
+        return table.sample(n=n, random_state=seed).sort_index()
+    ids = table["identity"].unique()
+    np.random.default_rng(seed).shuffle(ids)
+    sizes = table.groupby("identity").size().reindex(ids).cumsum()
+    keep = set(sizes.index[: max(int(np.searchsorted(sizes.to_numpy(), n, side="right")), 1)])
+    return table[table["identity"].isin(keep)].head(n)
+
+
+def split_tables(setup: Setup) -> dict[str, tuple[pd.DataFrame, object]]:
+    """{split: (table, image folder)} for the setup's data, capped by its profile."""
+    p = setup.profile
+    if setup.source == "real-subset":
+        parts = celeba.real_subset(setup.data_root)
+    else:
+        table = celeba.read_celeba(setup.data_root)
+        folder = celeba.image_dir(setup.data_root)
+        parts = {name: (table[table["partition"] == code].reset_index(drop=True), folder)
+                 for name, code in (("train", 0), ("val", 1), ("test", 2))}
+    return {name: (cap_by_identity(t, p.max_train if name == "train" else p.max_eval, setup.seed), folder)
+            for name, (t, folder) in parts.items()}
+
+
+def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
+                attrs: list[str] | None = None) -> dict[str, ImageCache]:
+    """Decoded caches {"train", "val", "test"[, "test_b"]} at ``img_size`` (default: the profile's)."""
+    size = img_size or setup.profile.img_size
+    return {name: build_cache(table, folder, size, gray=gray, cache_dir=CACHE_DIR, source=setup.source,
+                              attrs=attrs, workers=setup.profile.workers)
+            for name, (table, folder) in split_tables(setup).items()}
+
+
+def cache_from_arrays(x: np.ndarray, table: pd.DataFrame, attrs: list[str], source: str) -> ImageCache:
+    """An ImageCache of gray face crops ``x`` (N, 1, S, S) uint8 with the label rows of ``table``."""
+    import torch
+    identity = table["identity"].to_numpy(np.int64) if "identity" in table else np.full(len(table), -1)
+    return ImageCache(x=torch.from_numpy(np.ascontiguousarray(x)),
+                      y=torch.from_numpy(table[list(attrs)].to_numpy(np.uint8)),
+                      ids=table["image_id"].tolist(), identity=identity, attrs=list(attrs),
+                      mean=GRAY_MEAN, std=GRAY_STD, source=source)
