@@ -44,17 +44,6 @@ FACENET_ATTRIBUTES: list[str] = [
 ]
 
 
-def display_name(attr: str) -> str:
-    """'5_o_Clock_Shadow' -> '5 o'Clock Shadow', 'No_Beard' -> 'No Beard'."""
-    check_attrs([attr])
-    if attr == "5_o_Clock_Shadow":
-        return "5 o'Clock Shadow"
-    return attr.replace("_", " ")
-
-
-DISPLAY_NAMES: dict[str, str] = {a: display_name(a) for a in ATTRIBUTES}
-
-
 def check_attrs(attrs: list[str]) -> list[str]:
     """Return ``attrs`` unchanged, or raise ValueError naming the unknown ones."""
     unknown = [a for a in attrs if a not in ATTRIBUTES]
@@ -64,6 +53,17 @@ def check_attrs(attrs: list[str]) -> list[str]:
             f"in list_attr_celeba.txt, e.g. {ATTRIBUTES[:3]} (see faceattr_nb.attributes.ATTRIBUTES)"
         )
     return list(attrs)
+
+
+def display_name(attr: str) -> str:
+    """'5_o_Clock_Shadow' -> '5 o'Clock Shadow', 'No_Beard' -> 'No Beard'."""
+    check_attrs([attr])
+    if attr == "5_o_Clock_Shadow":
+        return "5 o'Clock Shadow"
+    return attr.replace("_", " ")
+
+
+DISPLAY_NAMES: dict[str, str] = {a: display_name(a) for a in ATTRIBUTES}
 
 
 def attr_indices(attrs: list[str]) -> list[int]:
