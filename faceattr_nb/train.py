@@ -262,16 +262,20 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     # Resume: a checkpoint of this run with the same config continues exactly where it stopped.
     state = {"epoch": 0, "step": 0, "history": [], "best": None, "best_state": None, "bad_epochs": 0}
     ckpt_path = run_dir / "checkpoint.pt"
+    signature = json.dumps({"config": asdict(cfg), "model": getattr(model, "create_name", type(model).__name__),
+                            "kwargs": getattr(model, "create_kwargs", {}), "n_train": len(train),
+                            "shape": list(train.x.shape[1:]), "source": train.source}, default=str)
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt["config"] == asdict(cfg):
+        if ckpt.get("signature") == signature:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["rng"])
             state = ckpt["state"]
-            print(f"resumed {name} after epoch {state['epoch']} from {ckpt_path}")
+            print(f"resuming {name} after epoch {state['epoch']} of {cfg.epochs} from {ckpt_path} "
+                  "(pass resume=False to train from scratch)")
         else:
-            print(f"ignoring checkpoint {ckpt_path}: it was written with another config")
+            print(f"starting {name} afresh: {ckpt_path} was written for another model, data or config")
     else:
         torch.manual_seed(cfg.seed)  # dropout and other in-model randomness
 
@@ -279,6 +283,8 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
                   initial=state["epoch"], total=cfg.epochs)
     for epoch in epochs:
         if state["bad_epochs"] >= (cfg.patience or math.inf):
+            print(f"early stop after epoch {epoch}: no {cfg.monitor} gain over {cfg.min_delta} "
+                  f"for {cfg.patience} epochs")
             break
         model.train()
         t0, sums, n_seen = time.perf_counter(), {}, 0
@@ -334,7 +340,7 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
             state["bad_epochs"] += 1
         # checkpoint, written atomically
         state["epoch"] = epoch + 1
-        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": asdict(cfg),
+        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "signature": signature,
                       "rng": torch.get_rng_state(), "state": state}, ckpt_path)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
