@@ -6,5 +6,6 @@ the registry.
 from faceattr_nb.models.registry import create, list_models, register
 
 from faceattr_nb.models import facenet  # noqa: F401, E402
+from faceattr_nb.models import pse  # noqa: F401, E402
 
 __all__ = ["create", "list_models", "register"]
