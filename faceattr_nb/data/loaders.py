@@ -169,7 +169,7 @@ def build_cache(table: pd.DataFrame, image_dir: str | Path, img_size: int, *, gr
             tmp.replace(npy)
     identity = table["identity"].to_numpy(np.int64) if "identity" in table else np.full(len(ids), -1)
     return ImageCache(
-        x=torch.from_numpy(x), y=torch.from_numpy(table[attrs].to_numpy(np.uint8)), ids=ids,
+        x=torch.from_numpy(x), y=torch.from_numpy(table[attrs].to_numpy(np.uint8).copy()), ids=ids,
         identity=identity, attrs=attrs, mean=GRAY_MEAN if gray else IMAGENET_MEAN,
         std=GRAY_STD if gray else IMAGENET_STD, source=source)
 
@@ -195,7 +195,7 @@ class FaceDataset(Dataset):
     def __init__(self, table: pd.DataFrame, image_dir: str | Path, transform=None,
                  attrs: list[str] | None = None):
         self.paths = [Path(image_dir) / i for i in table["image_id"]]
-        self.y = torch.from_numpy(table[list(attrs or ATTRIBUTES)].to_numpy(np.float32))
+        self.y = torch.from_numpy(table[list(attrs or ATTRIBUTES)].to_numpy(np.float32).copy())
         self.transform = transform or eval_transform(64)
 
     def __len__(self) -> int:

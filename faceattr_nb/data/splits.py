@@ -63,6 +63,6 @@ def cache_from_arrays(x: np.ndarray, table: pd.DataFrame, attrs: list[str], sour
     import torch
     identity = table["identity"].to_numpy(np.int64) if "identity" in table else np.full(len(table), -1)
     return ImageCache(x=torch.from_numpy(np.ascontiguousarray(x)),
-                      y=torch.from_numpy(table[list(attrs)].to_numpy(np.uint8)),
+                      y=torch.from_numpy(table[list(attrs)].to_numpy(np.uint8).copy()),
                       ids=table["image_id"].tolist(), identity=identity, attrs=list(attrs),
                       mean=GRAY_MEAN, std=GRAY_STD, source=source)

@@ -1,0 +1,37 @@
+import pytest
+
+from faceattr_nb import config
+
+
+def test_profiles_differ_only_in_numbers():
+    names = {f for f in config.Profile.__dataclass_fields__}
+    for p in config.PROFILE_TABLE.values():
+        assert set(vars(p)) == names
+    assert config.get_profile("smoke").n_synthetic < config.get_profile("cpu").n_synthetic
+
+
+def test_profile_from_environment_and_bad_name(monkeypatch):
+    monkeypatch.setenv("FACEATTR_PROFILE", "gpu")
+    assert config.get_profile().name == "gpu"
+    assert config.get_profile().size_for("xception") == 150
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        config.get_profile("laptop")
+
+
+def test_missing_data_root_says_what_was_expected(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEATTR_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="list_attr_celeba.txt"):
+        config.resolve()
+
+
+def test_detect_source_for_both_layouts(tmp_path):
+    (tmp_path / "a" / "celeba").mkdir(parents=True)
+    (tmp_path / "a" / "celeba" / "list_attr_celeba.txt").write_text("")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "list_attr_celeba.csv").write_text("")
+    (tmp_path / "c" / "celeba_annotations").mkdir(parents=True)
+    (tmp_path / "c" / "celeba_images").mkdir()
+    assert config.detect_source(tmp_path / "a") == "celeba"
+    assert config.detect_source(tmp_path / "b") == "celeba"
+    assert config.detect_source(tmp_path / "c") == "real-subset"
+    assert config.detect_source(tmp_path) is None

@@ -1,0 +1,67 @@
+"""The decode-once cache and device-side batches."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceattr_nb.data import loaders
+from tests.helpers import toy_cache
+
+
+def test_batches_cover_every_image_once_and_normalise():
+    c = toy_cache(50)
+    seen = []
+    for x, y in loaders.batches(c, 16, shuffle=True, seed=1):
+        assert x.dtype == torch.float32 and y.shape[1] == 40
+        seen.append(y)
+    assert sum(len(s) for s in seen) == 50
+    x, _ = next(loaders.batches(c, 50))
+    raw = c.x.float() / 255
+    mean = torch.tensor(c.mean).view(1, -1, 1, 1)
+    std = torch.tensor(c.std).view(1, -1, 1, 1)
+    assert torch.allclose(x, (raw - mean) / std, atol=1e-5)
+
+
+def test_same_seed_same_batches_and_flip_flips():
+    c = toy_cache(20)
+    a = [x for x, _ in loaders.batches(c, 8, shuffle=True, flip=True, seed=5)]
+    b = [x for x, _ in loaders.batches(c, 8, shuffle=True, flip=True, seed=5)]
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    plain = next(loaders.batches(c, 20))[0]
+    flipped = next(loaders.batches(c, 20, flip=True, seed=0))[0]
+    flips = torch.rand(20, generator=torch.Generator().manual_seed(0)) < 0.5
+    assert torch.equal(flipped[flips], plain[flips].flip(-1))
+    assert torch.equal(flipped[~flips], plain[~flips])
+
+
+def test_drop_last_and_subset():
+    c = toy_cache(20)
+    assert [len(x) for x, _ in loaders.batches(c, 8, drop_last=True)] == [8, 8]
+    s = c.subset([3, 1])
+    assert s.ids == [c.ids[3], c.ids[1]] and torch.equal(s.x[0], c.x[3])
+
+
+def test_bad_cache_says_what_is_wrong():
+    with pytest.raises(ValueError, match="uint8"):
+        loaders.ImageCache(x=torch.zeros(2, 3, 4, 4), y=torch.zeros(2, 40, dtype=torch.uint8), ids=["a", "b"],
+                           identity=np.zeros(2))
+
+
+def test_decode_and_build_cache_reuses_the_saved_array(tmp_path):
+    import pandas as pd
+
+    from faceattr_nb.attributes import ATTRIBUTES
+    rng = np.random.default_rng(0)
+    ids = [f"{i:06d}.jpg" for i in range(1, 4)]
+    for i in ids:
+        Image.fromarray(rng.integers(0, 255, (218, 178, 3), dtype=np.uint8)).save(tmp_path / i)
+    table = pd.DataFrame({"image_id": ids, **{a: [0, 1, 0] for a in ATTRIBUTES}, "identity": [1, 1, 2]})
+    c1 = loaders.build_cache(table, tmp_path, 32, cache_dir=tmp_path / "cache", workers=1)
+    assert c1.x.shape == (3, 3, 32, 32) and c1.x.dtype == torch.uint8
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    (tmp_path / ids[0]).unlink()  # the second call must not decode again
+    c2 = loaders.build_cache(table, tmp_path, 32, cache_dir=tmp_path / "cache", workers=1)
+    assert torch.equal(c1.x, c2.x)
+    ds = loaders.FaceDataset(table.iloc[1:], tmp_path, loaders.eval_transform(24))
+    x, y = ds[0]
+    assert x.shape == (3, 24, 24) and y.shape == (40,)

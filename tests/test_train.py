@@ -1,0 +1,114 @@
+"""The trainer: loss goes down, exact resume, NaN error, schedules, run record, load_model."""
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+
+from faceattr_nb import models, train
+from faceattr_nb.models.losses import bce_per_attr
+from tests.helpers import toy_cache
+
+torch.set_num_threads(1)
+
+
+class Tiny(nn.Module):
+    """A small CNN following the model contract, with dropout (so resume must restore the RNG)."""
+
+    def __init__(self, num_attrs=40):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+                                 nn.Flatten(), nn.Dropout(0.2), nn.Linear(32, num_attrs))
+
+    def forward(self, x):
+        return {"logits": self.net(x)}
+
+    def losses(self, out, y):
+        return {"total": bce_per_attr(out["logits"], y).mean()}
+
+
+def _cfg(**kw):
+    base = dict(epochs=4, batch_size=16, lr=1e-2, optimizer="adam", schedule="cosine", seed=3)
+    return train.TrainConfig(**{**base, **kw})
+
+
+def test_fit_lowers_loss_and_writes_record(tmp_path):
+    torch.manual_seed(0)
+    data = toy_cache(96)
+    run = train.fit(Tiny(), data, toy_cache(32, seed=1), _cfg(epochs=6), test=toy_cache(32, seed=2),
+                    name="tiny", runs_dir=tmp_path, progress=False)
+    h = run.history
+    assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0]
+    assert h["val_loss"].iloc[-1] < h["val_loss"].iloc[0]
+    record = json.loads(run.path.read_text())
+    for key in ("config", "history", "metrics", "summary", "params", "flops", "ms_per_image", "data"):
+        assert key in record
+    assert set(record["summary"]) == {"val", "test"}
+    assert len(record["metrics"]["test"]) == 40
+    assert record["flops"] > 0 and record["ms_per_image"] > 0
+
+
+def test_interrupted_and_resumed_run_ends_with_same_weights(tmp_path):
+    data, val = toy_cache(64), toy_cache(32, seed=1)
+    torch.manual_seed(0)
+    full = Tiny()
+    train.fit(full, data, val, _cfg(), name="full", runs_dir=tmp_path, progress=False)
+
+    def crash_after_two(epoch, row):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(Tiny(), data, val, _cfg(), name="cut", runs_dir=tmp_path, progress=False,
+                  on_epoch_end=crash_after_two)
+    torch.manual_seed(123)  # a different init: everything must come from the checkpoint
+    resumed = Tiny()
+    run = train.fit(resumed, data, val, _cfg(), name="cut", runs_dir=tmp_path, progress=False)
+    assert len(run.history) == 4
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_nan_loss_raises_a_clear_error(tmp_path):
+    class Broken(Tiny):
+        def losses(self, out, y):
+            return {"total": out["logits"].sum() * float("nan")}
+
+    with pytest.raises(FloatingPointError, match="Lower lr"):
+        train.fit(Broken(), toy_cache(32), toy_cache(16), _cfg(epochs=1), name="nan", runs_dir=tmp_path,
+                  progress=False)
+
+
+def test_early_stopping_stops(tmp_path):
+    cfg = _cfg(epochs=20, lr=0.0, patience=2, min_delta=0.01, schedule="constant")
+    run = train.fit(Tiny(), toy_cache(32), toy_cache(16), cfg, name="es", runs_dir=tmp_path, progress=False)
+    assert len(run.history) == 3  # the first epoch sets the best, two more without gain
+
+
+@pytest.mark.parametrize("schedule", ["constant", "poly", "step", "cyclic", "cosine"])
+def test_schedules_start_at_lr_and_stay_in_range(schedule):
+    cfg = _cfg(schedule=schedule, step_size=10, min_lr=0.0)
+    factors = [train.lr_factor(cfg, s, 100) for s in range(100)]
+    assert all(0 <= f <= 1 for f in factors)
+    if schedule in ("constant", "poly", "step", "cosine"):
+        assert factors[0] == pytest.approx(1.0)
+    if schedule in ("poly", "cosine", "step"):
+        assert factors[-1] < 0.2
+
+
+def test_bad_config_names_the_valid_values():
+    with pytest.raises(ValueError, match="sgd, adam, adamw"):
+        train.TrainConfig(optimizer="rmsprop")
+
+
+def test_load_model_rebuilds_a_registered_model(tmp_path):
+    data = toy_cache(32, size=36, channels=1, attrs=["Male", "Mustache", "Eyeglasses", "No_Beard",
+                                                     "Wearing_Hat", "Bald"])
+    model = models.create("facenet")
+    train.fit(model, data, data, _cfg(epochs=1), name="fn", runs_dir=tmp_path, progress=False)
+    again = train.load_model(tmp_path / "fn")
+    x = torch.randn(4, 1, 36, 36)
+    assert torch.allclose(model.eval()(x)["logits"], again(x)["logits"])
+    with pytest.raises(FileNotFoundError, match="finished run"):
+        train.load_model(tmp_path / "nothing")
