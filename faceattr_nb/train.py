@@ -305,8 +305,8 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
             loss = losses["total"]
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"{name}: the loss became {float(loss)} at epoch {epoch + 1}, step {i + 1} "
-                    f"({ {k: float(v) for k, v in losses.items()} }). Lower lr (now {cfg.lr}), set clip=1.0, "
+                    f"{name}: the loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1} "
+                    f"({ {k: float(v.detach()) for k, v in losses.items()} }). Lower lr (now {cfg.lr}), set clip=1.0, "
                     f"or check the inputs; the last good checkpoint is {ckpt_path if ckpt_path.exists() else 'none'}")
             # backward, clip, step
             optimizer.zero_grad(set_to_none=True)

@@ -17,4 +17,5 @@ def toy_cache(n: int = 64, size: int = 16, channels: int = 3, attrs: list[str] |
     x[:, :, :h, :h] += (y[:, :1] * 150).astype(np.uint8)[:, :, None, None]  # label 0 -> top-left
     x[:, :, h:, h:] += (y[:, 1:2] * 150).astype(np.uint8)[:, :, None, None]  # label 1 -> bottom-right
     return ImageCache(x=torch.from_numpy(x), y=torch.from_numpy(y), ids=[f"{i + 1:06d}.jpg" for i in range(n)],
-                      identity=np.arange(n) // 4, attrs=attrs, source=source)
+                      identity=np.arange(n) // 4, attrs=attrs, source=source,
+                      mean=(0.5,) * channels, std=(0.25,) * channels)

@@ -50,6 +50,8 @@ class ImageCache:
             raise ValueError(f"ImageCache.x must be uint8 (N, C, H, W), got {self.x.dtype} {tuple(self.x.shape)}")
         if len(self.x) != len(self.y) or len(self.y) != len(self.ids):
             raise ValueError(f"ImageCache sizes differ: x {len(self.x)}, y {len(self.y)}, ids {len(self.ids)}")
+        if len(self.mean) != self.x.shape[1] or len(self.std) != self.x.shape[1]:
+            raise ValueError(f"ImageCache has {self.x.shape[1]} channel(s) but mean/std for {len(self.mean)}")
         if self.y.shape[1] != len(self.attrs):
             raise ValueError(f"ImageCache.y has {self.y.shape[1]} columns but {len(self.attrs)} attrs")
 
