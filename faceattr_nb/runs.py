@@ -1,0 +1,130 @@
+"""The results registry: list and load the run records that ``train.fit`` writes.
+
+A run record is ``runs/<name>/record.json`` (format in ``train._finish``):
+name, model, model_kwargs, config, setup, data, img_size, params, flops,
+ms_per_image, history (one dict per epoch), metrics ({"val"|"test": {attr:
+{accuracy, balanced_accuracy, precision, recall, f1, ...}}}), summary
+({"val"|"test": {mean_accuracy, mean_balanced_accuracy, macro_f1, ...}}),
+created, version.
+
+Records from older versions or interrupted writes may lack fields: ``load_run``
+fills each missing one with a default (None, NaN, {} or []) and warns once,
+naming the file and the fields. A file that is not valid JSON is skipped by
+``list_runs`` with a warning, never a crash. Used in notebook 07.
+"""
+import json
+import math
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+# Every field a version-1 record has, with the value a missing one gets.
+RECORD_FIELDS: dict[str, object] = {
+    "name": None, "model": None, "model_kwargs": {}, "config": {}, "setup": {}, "data": None,
+    "img_size": math.nan, "params": math.nan, "trainable_params": math.nan, "flops": math.nan,
+    "ms_per_image": math.nan, "history": [], "metrics": {}, "summary": {}, "created": None, "version": 0,
+}
+SUMMARY_COLUMNS = ["mean_accuracy", "mean_balanced_accuracy", "macro_f1", "hamming_loss", "majority_accuracy"]
+LIST_COLUMNS = ["name", "model", "data", "profile", "img_size", "params", "flops", "ms_per_image",
+                *SUMMARY_COLUMNS, "split", "created", "path"]
+
+
+class RunRecordError(ValueError):
+    """A record file that cannot be read as a run record (not JSON, not an object)."""
+
+
+def record_path(path: str | Path) -> Path:
+    """``runs/<name>`` or ``runs/<name>/record.json`` -> the record file."""
+    path = Path(path)
+    return path / "record.json" if path.is_dir() else path
+
+
+def load_run(path: str | Path) -> dict:
+    """One run record as a dict with every field of ``RECORD_FIELDS``.
+
+    Missing fields get their default and a ``warnings.warn`` naming the file
+    and the fields; ``null`` values (e.g. flops that could not be counted) are
+    kept. Raises ``RunRecordError`` for a file that is not a JSON object.
+    """
+    path = record_path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunRecordError(f"{path} is not a readable run record ({err}); re-run its training "
+                             "or delete the folder") from err
+    if not isinstance(record, dict):
+        raise RunRecordError(f"{path} holds a JSON {type(record).__name__}, not a run record object; "
+                             "re-run its training or delete the folder")
+    missing = [k for k in RECORD_FIELDS if k not in record]
+    if missing:
+        warnings.warn(f"run record {path} lacks {', '.join(missing)} (older or partial record); "
+                      "they load as empty/NaN", stacklevel=2)
+    out = {k: _copy(default) for k, default in RECORD_FIELDS.items()} | record
+    out["name"] = out["name"] or path.parent.name
+    out["path"] = str(path)
+    return out
+
+
+def _copy(value):
+    return type(value)() if isinstance(value, (dict, list)) else value
+
+
+def eval_split(record: dict) -> str | None:
+    """'test' when the record has test metrics, else 'val', else None."""
+    return next((s for s in ("test", "val") if record["summary"].get(s)), None)
+
+
+def run_row(record: dict) -> dict:
+    """The row of ``list_runs`` for one loaded record (summary of test, else val)."""
+    split = eval_split(record)
+    summary = record["summary"].get(split, {}) if split else {}
+    profile = record["setup"].get("profile") if isinstance(record["setup"], dict) else None
+    row = {k: record.get(k) for k in ("name", "model", "data", "img_size", "params", "flops",
+                                      "ms_per_image", "created", "path")}
+    row["profile"] = profile.get("name") if isinstance(profile, dict) else profile
+    row.update({k: summary.get(k, math.nan) for k in SUMMARY_COLUMNS})
+    row["split"] = split
+    return row
+
+
+def list_runs(runs_dir: str | Path) -> pd.DataFrame:
+    """One row per run record ``<runs_dir>/<name>/record.json``, sorted by creation time.
+
+    Columns: name, model, data, profile, img_size, params, flops, ms_per_image,
+    mean_accuracy, mean_balanced_accuracy, macro_f1, hamming_loss,
+    majority_accuracy (of the test split, else val; ``split`` says which),
+    created, path. Unreadable records are skipped with a warning; an empty or
+    missing folder gives an empty table with these columns.
+    """
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*/record.json")):
+        try:
+            record = load_run(path)
+        except RunRecordError as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+            continue
+        rows.append(run_row(record))
+    table = pd.DataFrame(rows, columns=LIST_COLUMNS)
+    numeric = ["img_size", "params", "flops", "ms_per_image", *SUMMARY_COLUMNS]
+    table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
+    return table.sort_values(["created", "name"], na_position="first").reset_index(drop=True)
+
+
+def load_runs(runs_dir: str | Path) -> dict[str, dict]:
+    """Every readable record under ``runs_dir`` by run name (skips bad files like ``list_runs``)."""
+    return {row["name"]: load_run(row["path"]) for _, row in list_runs(runs_dir).iterrows()}
+
+
+def attribute_metrics(record: dict, split: str | None = None) -> pd.DataFrame:
+    """Per-attribute metrics (attributes x accuracy, balanced_accuracy, f1, ...) of ``split``
+    (default: test, else val); an empty table when the record has none."""
+    split = split or eval_split(record)
+    table = pd.DataFrame.from_dict(record["metrics"].get(split, {}), orient="index")
+    table.index.name = "attribute"
+    return table
+
+
+def history(record: dict) -> pd.DataFrame:
+    """The per-epoch history (epoch, train_loss, val_loss, val_accuracy, lr, seconds, ...)."""
+    return pd.DataFrame(record["history"])
