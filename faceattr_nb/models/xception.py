@@ -1,0 +1,134 @@
+"""Transfer learning with Xception: an ImageNet backbone and a new 40-attribute top.
+
+Lee and Sike, "Unveiling Facial Attributes with Convolutional Neural
+Networks" (../shared/papers/cnn_and_xception_transfer_report.txt), section
+4.2, on F. Chollet, "Xception: Deep Learning with Depthwise Separable
+Convolutions", CVPR 2017 (arXiv:1610.02357).
+
+Section 4.2: Xception pre-trained on ImageNet, loaded "without its top
+layer", input (150, 150, 3); a new top of global average pooling ->
+dropout -> dense layer of 40 sigmoid outputs, trained with binary cross
+entropy. Two phases:
+
+1. the base model is frozen and only the top is trained (20 epochs);
+2. the base is unfrozen and the whole network is fine-tuned "with a very
+   low learning rate" (the Keras transfer-learning guide it cites uses 1e-5).
+
+Early stopping (section 4.1, for both models): min_delta 0.01, patience 5,
+i.e. ``train.TrainConfig(patience=5, min_delta=0.01)``.
+
+The backbone is any timm model (default ``legacy_xception``, timm's port of
+the Keras Xception); ``pretrained=True`` downloads timm's ImageNet weights,
+``weights=PATH`` loads a local file through timm's
+``pretrained_cfg_overlay=dict(file=PATH)``, and with neither the backbone is
+random, which is training from scratch, not transfer (a warning says so).
+As in Keras, a frozen base keeps its BatchNorm layers in inference mode.
+Used in notebook 03.
+"""
+import difflib
+import warnings
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn as nn
+
+from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
+from faceattr_nb.models.losses import bce_per_attr
+from faceattr_nb.models.registry import register
+
+
+def check_backbone(name: str) -> str:
+    """``name`` if timm knows it, else a ValueError with the closest names."""
+    if timm.is_model(name):
+        return name
+    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(f"timm has no model {name!r}{hint} "
+                     "(timm.list_models('*xception*') lists the Xception variants)")
+
+
+def create_backbone(name: str, pretrained: bool = False, weights: str | Path | None = None) -> nn.Module:
+    """timm ``name`` without its classifier (num_classes=0): images -> (B, C) after global average pooling."""
+    kwargs = dict(num_classes=0, global_pool="avg")
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {path} not found: pass the path of a .pth or "
+                                    f".safetensors state dict of timm's {name!r}, or weights=None")
+        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
+        missing = [k for k in model.state_dict() if k not in timm.models.load_state_dict(str(path))]
+        if missing:  # timm loads non-strictly once the classifier is dropped: say what stayed random
+            warnings.warn(f"{len(missing)} backbone tensors of {name!r} are not in {path} and stay random "
+                          f"(first: {', '.join(missing[:3])}); is the file for another model?", UserWarning,
+                          stacklevel=2)
+        return model
+    if not pretrained:
+        warnings.warn(f"backbone {name!r} has RANDOM weights (pretrained=False, weights=None): this is "
+                      "training from scratch, not transfer learning. Pass pretrained=True (needs internet) "
+                      "or weights='path/to/weights.pth' for ImageNet features.", UserWarning, stacklevel=2)
+        return timm.create_model(name, pretrained=False, **kwargs)
+    try:
+        return timm.create_model(name, pretrained=True, **kwargs)
+    except Exception as e:  # no internet, no cached file, no weights for this name
+        raise RuntimeError(f"could not get ImageNet weights for {name!r} ({type(e).__name__}: {e}). "
+                           "Without internet download them elsewhere and pass weights='path/to/file', "
+                           "or use pretrained=False (a random backbone).") from e
+
+
+class XceptionTransfer(nn.Module):
+    """Section 4.2: pretrained base -> global average pooling -> dropout -> dense(40), sigmoid."""
+
+    def __init__(self, backbone: str = "legacy_xception", pretrained: bool = False,
+                 weights: str | Path | None = None, num_attrs: int = 40, drop_rate: float = 0.5):
+        super().__init__()
+        self.backbone_name = check_backbone(backbone)
+        self.backbone = create_backbone(self.backbone_name, pretrained, weights)
+        self.dropout = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(self.backbone.num_features, num_attrs)
+        self.frozen = False
+        # Inputs come normalised with ImageNet mean/std; legacy_xception's weights expect
+        # (x - 0.5) / 0.5. One affine map per channel turns the first into the second.
+        cfg = self.backbone.pretrained_cfg
+        mean, std = (torch.tensor(cfg.get(k, d)).view(1, -1, 1, 1)
+                     for k, d in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)))
+        in_mean, in_std = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1), torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
+        self.register_buffer("in_scale", in_std / std, persistent=False)
+        self.register_buffer("in_shift", (in_mean - mean) / std, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = x * self.in_scale + self.in_shift   # (B, 3, H, W) in the backbone's normalisation
+        features = self.backbone(x)             # (B, C) after global average pooling; C = 2048 for Xception
+        logits = self.fc(self.dropout(features))  # (B, A)
+        return {"logits": logits, "features": features}
+
+    def losses(self, out: dict, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        bce = bce_per_attr(out["logits"], y).mean()  # binary cross entropy over the 40 sigmoid outputs
+        return {"bce": bce, "total": bce}
+
+    def freeze_backbone(self) -> "XceptionTransfer":
+        """Phase 1: only the new top learns; the base's BatchNorm stays in inference mode."""
+        self.backbone.requires_grad_(False)
+        self.frozen = True
+        self.backbone.eval()
+        return self
+
+    def unfreeze_backbone(self) -> "XceptionTransfer":
+        """Phase 2: the whole network learns (give it a much lower learning rate)."""
+        self.backbone.requires_grad_(True)
+        self.frozen = False
+        self.backbone.train(self.training)
+        return self
+
+    def train(self, mode: bool = True) -> "XceptionTransfer":
+        super().train(mode)
+        if self.frozen:
+            self.backbone.eval()  # Keras: a frozen base runs BatchNorm with its moving statistics
+        return self
+
+
+@register("xception")
+def xception(backbone: str = "legacy_xception", pretrained: bool = False, weights: str | Path | None = None,
+             num_attrs: int = 40, drop_rate: float = 0.5) -> XceptionTransfer:
+    """The report's transfer model; any timm backbone name (tests use a tiny one)."""
+    return XceptionTransfer(backbone, pretrained, weights, num_attrs, drop_rate)

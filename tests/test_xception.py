@@ -1,0 +1,150 @@
+"""Notebook 03's models: the transfer model (models/xception.py) and the from-scratch CNN (models/scratch_cnn.py).
+
+A tiny timm backbone ("test_resnet", 0.37 M parameters, with BatchNorm) stands
+in for legacy_xception so every test runs in about a second on the CPU.
+"""
+import warnings
+
+import huggingface_hub.constants
+import pytest
+import timm
+import torch
+import torch.nn as nn
+from safetensors.torch import save_file
+
+from faceattr_nb import models, train
+from faceattr_nb.models.scratch_cnn import REPORT_PARAMS
+from tests.helpers import toy_cache
+
+torch.set_num_threads(1)
+TINY = "test_resnet"
+
+
+def tiny_xception(**kw) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the random-backbone warning, tested below
+        return models.create("xception", backbone=TINY, **kw)
+
+
+def state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def sgd_steps(model: nn.Module, steps: int = 3, size: int = 32, lr: float = 0.1) -> None:
+    torch.manual_seed(0)
+    model.train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
+    for _ in range(steps):
+        x, y = torch.randn(4, 3, size, size), (torch.rand(4, 40) < 0.3).float()
+        loss = model.losses(model(x), y)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("name, kw, size", [("xception", {"backbone": TINY}, 32),
+                                            ("scratch_cnn", {}, 48)])
+def test_logits_shape_losses_and_finite_grads(name, kw, size):
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = models.create(name, **kw)
+    out = model(torch.randn(2, 3, size, size))
+    assert out["logits"].shape == (2, 40)
+    losses = model.losses(out, (torch.rand(2, 40) < 0.5).float())
+    assert set(losses) == {"bce", "total"}
+    losses["total"].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_scratch_cnn_has_the_reports_layer_and_parameter_counts():
+    model = models.create("scratch_cnn")
+    kinds = [type(m) for m in model.modules()]
+    assert kinds.count(nn.Conv2d) == 10 and kinds.count(nn.MaxPool2d) == 5 and kinds.count(nn.Linear) == 3
+    assert not any(isinstance(m, nn.Dropout) for m in model.modules())  # "no drop-out layers"
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == REPORT_PARAMS == 1_711_624
+    h = model.features(torch.zeros(1, 3, 150, 150))
+    assert h.shape == (1, 128, 4, 4)  # the report's input: the adaptive pool is the identity
+    torch.testing.assert_close(model.pool(h), h)
+    assert model(torch.zeros(1, 3, 299, 299))["logits"].shape == (1, 40)
+
+
+def test_xception_head_is_gap_dropout_dense40():
+    model = tiny_xception(drop_rate=0.5)
+    assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.5
+    assert model.fc.in_features == model.backbone.num_features and model.fc.out_features == 40
+    assert model(torch.zeros(2, 3, 48, 48))["features"].shape == (2, model.backbone.num_features)
+
+
+def test_frozen_phase_leaves_backbone_unchanged_and_phase2_changes_it():
+    torch.manual_seed(0)
+    model = tiny_xception().freeze_backbone()
+    before, head = state(model.backbone), state(model.fc)
+    sgd_steps(model)
+    assert model.training and not model.backbone.training  # BatchNorm in inference mode
+    for k, v in model.backbone.state_dict().items():  # weights and BatchNorm running statistics
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    assert not torch.equal(model.fc.weight, head["weight"])
+
+    model.unfreeze_backbone()
+    sgd_steps(model, lr=0.01)
+    assert model.backbone.training
+    changed = [k for k, v in model.backbone.named_parameters() if not torch.equal(v, before[k])]
+    # timm zero-initialises the last BatchNorm of each residual block, so a few tensors
+    # upstream of it get no gradient in three steps; the rest must move.
+    assert "conv1.0.weight" in changed and len(changed) > 0.8 * len(list(model.backbone.parameters()))
+
+
+def test_two_phase_fit_freezes_then_fine_tunes(tmp_path):
+    cache = toy_cache(n=32, size=32)
+    model = tiny_xception().freeze_backbone()
+    before = state(model.backbone)
+    cfg = train.TrainConfig(epochs=1, batch_size=8, lr=1e-2, patience=5, min_delta=0.01, seed=0)
+    run = train.fit(model, cache, cache, cfg, name="frozen", runs_dir=tmp_path, progress=False)
+    assert run.record["trainable_params"] == sum(p.numel() for p in model.fc.parameters())
+    for k, v in model.backbone.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+    model.unfreeze_backbone()
+    cfg2 = train.TrainConfig(epochs=1, batch_size=8, lr=1e-3, seed=0)  # phase 2: lr x 0.1
+    run2 = train.fit(model, cache, cache, cfg2, name="finetune", runs_dir=tmp_path, progress=False)
+    assert run2.record["trainable_params"] == run2.record["params"]
+    assert not torch.equal(model.backbone.conv1[0].weight, before["conv1.0.weight"])
+
+
+@pytest.mark.parametrize("suffix, num_classes", [(".pth", 0), (".safetensors", 1000)])
+def test_local_weights_file_is_loaded(tmp_path, monkeypatch, suffix, num_classes):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(123)
+    source = timm.create_model(TINY, pretrained=False, num_classes=num_classes)  # random "pretrained" weights
+    path = tmp_path / f"weights{suffix}"
+    saved = {k: v.contiguous() for k, v in source.state_dict().items()}
+    torch.save(saved, path) if suffix == ".pth" else save_file(saved, str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # neither "random" nor "missing tensors"
+        model = models.create("xception", backbone=TINY, weights=str(path))
+    loaded = model.backbone.state_dict()
+    backbone_keys = [k for k in saved if not k.startswith("fc.")]  # timm drops the 1000-class classifier
+    assert set(loaded) == set(backbone_keys)
+    for k in backbone_keys:
+        torch.testing.assert_close(loaded[k], saved[k], rtol=0, atol=0)
+
+
+def test_missing_weights_file_and_unknown_backbone_say_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights file"):
+        models.create("xception", backbone=TINY, weights=tmp_path / "nope.pth")
+    with pytest.raises(ValueError, match="timm has no model 'xceptoin'.*xception"):
+        models.create("xception", backbone="xceptoin")
+
+
+def test_random_backbone_warns():
+    with pytest.warns(UserWarning, match="RANDOM weights.*not transfer learning"):
+        models.create("xception", backbone=TINY)
+
+
+def test_pretrained_without_internet_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(RuntimeError, match="could not get ImageNet weights.*weights="):
+        models.create("xception", backbone=TINY, pretrained=True)
