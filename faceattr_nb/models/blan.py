@@ -1,0 +1,279 @@
+"""BLAN: Bi-directional Ladder Attentive Network for facial attribute prediction.
+
+X. Zheng, H. Huang, Y. Guo, B. Wang, R. He. Pattern Recognition 102 (2020) 107155.
+https://doi.org/10.1016/j.patcog.2019.107155
+
+Implemented, in the paper's names:
+
+* BLAE (Sec. 3.1, Table 1): a ResNet-34 encoder (timm; ImageNet weights
+  optional) whose blocks 1-4 give features at 1/4 ... 1/32 of the input, and a
+  mirrored decoder (upsample x2, then residual blocks without striding; block 4
+  is not mirrored) that reconstructs the image; l_REC is the MSE of eq. (1).
+* RDAM_i, i = 1..K-1 (Sec. 3.2, Fig. 2): concatenate F_enc and F_dec, convolve,
+  channel attention (eq. 2) then spatial attention (eq. 3), F_attn = F_spt + F_enc.
+* AC_i, i = 1..K (Sec. 3.3, Table 2): two Conv-BN-ReLU, FC_1 512 (the vector
+  T_i), dropout 0.5, FC_2 A. AC_1..AC_3 read RDAM_1..RDAM_3, AC_4 reads block 4.
+* LMIM (Sec. 3.3.1, eq. 5): local Deep InfoMax. A concat-and-convolve
+  discriminator scores [F_attn_i; T_i] at every location against pairs whose
+  feature map comes from another image of the batch; binary cross-entropy.
+* SF (Sec. 3.3.2, eqs. 6-7): per-attribute weights W_s (K+1, A) over the K level
+  scores and their sum; l_SF is a cross-entropy on the fused score.
+* l_TOT (eq. 8) = sum_i (l_CLS_i + alpha l_LMIM_i) + beta l_REC + gamma l_SF.
+
+Choices the paper leaves open, made here: eq. (2) is printed as
+sigma(MLP(avg)) + MLP(max); we use CBAM's sigma(MLP(avg) + MLP(max)) [its ref. 26]
+with reduction 16, and a 7x7 Conv_F. Each classifier gives one logit per
+attribute, so the "softmax" of eqs. (6-7) over two classes is the sigmoid and
+its cross-entropy is binary. The encoder-decoder sizes need not be powers of
+two: every upsampling goes to the size of the matching encoder feature. The
+flags ``decoder``, ``rdam`` and ``fusion`` switch parts off for Table 4's
+ablation. Used in notebook 06.
+"""
+import math
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.models.resnet import BasicBlock
+
+from faceattr_nb.attributes import NUM_ATTRS
+from faceattr_nb.models.losses import bce_per_attr
+from faceattr_nb.models.registry import register
+
+K = 4  # attribute classifiers AC_1..AC_K, one per level
+# Table 2: kernel and stride of Conv-BN-ReLU_1, channels after Conv-BN-ReLU_1 and _2.
+AC_CONFIG = {1: (5, 4, 32, 16), 2: (3, 2, 64, 16), 3: (3, 2, 128, 64), 4: (3, 2, 256, 256)}
+
+
+def conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class Decoder(nn.Module):
+    """BLAE's decoder (Table 1, right): block_3 .. block_1 mirrored, then conv_0."""
+
+    def __init__(self, channels: list[int], depths: list[int]):
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        for i in (2, 1, 0):  # decoder block_3, block_2, block_1
+            c_in, c_out = channels[i + 1], channels[i]
+            shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+            layers = [BasicBlock(c_in, c_out, downsample=shortcut)]
+            layers += [BasicBlock(c_out, c_out) for _ in range(depths[i] - 1)]
+            self.blocks.append(nn.Sequential(*layers))
+        self.conv0 = nn.ConvTranspose2d(channels[0], 3, 4, stride=2, padding=1)  # "4, stride=2"
+
+    def forward(self, f4: torch.Tensor, sizes: list[torch.Size], out_size: torch.Size):
+        """f4: encoder block_4; sizes: (H, W) of encoder blocks 1-3. Returns [D_1, D_2, D_3], recon."""
+        d, decoded = f4, []
+        for block, size in zip(self.blocks, sizes[::-1]):
+            d = block(F.interpolate(d, size=size))               # (B, C_i, H_i, W_i), upsample x2
+            decoded.append(d)
+        recon = self.conv0(F.interpolate(d, scale_factor=2.0))  # (B, 3, ~S, ~S), mirrors maxpool and conv_0
+        if recon.shape[-2:] != out_size:                        # odd sizes: back to the input's
+            recon = F.interpolate(recon, size=out_size, mode="bilinear", align_corners=False)
+        return decoded[::-1], recon
+
+
+class RDAM(nn.Module):
+    """Residual Dual Attention Module (Fig. 2, eqs. 2-3); attention=False: the plain
+    concatenate-and-convolve of BLAE (Table 4, index 4)."""
+
+    def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7, attention: bool = True):
+        super().__init__()
+        self.conv = conv_bn_relu(2 * channels, channels, 3)
+        hidden = max(channels // reduction, 4)
+        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+        self.conv_f = nn.Conv2d(2, 1, spatial_kernel, padding=spatial_kernel // 2)
+        self.attention = attention
+
+    def forward(self, f_enc: torch.Tensor, f_dec: torch.Tensor) -> torch.Tensor:
+        f_conv = self.conv(torch.cat([f_enc, f_dec], 1))        # (B, 2C, H, W) -> (B, C, H, W)
+        if not self.attention:
+            return f_conv
+        avg = self.mlp(f_conv.mean((2, 3), keepdim=True))       # (B, C, 1, 1)
+        mx = self.mlp(f_conv.amax((2, 3), keepdim=True))        # (B, C, 1, 1), the shared MLP
+        f_chn = f_conv * torch.sigmoid(avg + mx)                # eq. (2): what to look at
+        maps = torch.cat([f_chn.mean(1, keepdim=True), f_chn.amax(1, keepdim=True)], 1)  # (B, 2, H, W)
+        f_spt = f_chn * torch.sigmoid(self.conv_f(maps))        # eq. (3): where to look
+        return f_spt + f_enc                                    # F_attn, the residual
+
+
+class AC(nn.Module):
+    """Attribute classifier AC_i (Table 2): returns T_i (B, 512) and scores s_i (B, A)."""
+
+    def __init__(self, level: int, c_in: int, in_size: int, num_attrs: int = NUM_ATTRS, dropout: float = 0.5):
+        super().__init__()
+        kernel, stride, c1, c2 = AC_CONFIG[level]
+        self.convs = nn.Sequential(conv_bn_relu(c_in, c1, kernel, stride), conv_bn_relu(c1, c2, 1))
+        side = (in_size + 2 * (kernel // 2) - kernel) // stride + 1   # 16, 16, 8, 4 at 256 px
+        self.fc1 = nn.Linear(c2 * side * side, 512)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(512, num_attrs)
+
+    def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = F.relu(self.fc1(self.convs(f).flatten(1)))          # (B, 512): T_i
+        return t, self.fc2(self.dropout(t))                     # (B, A): s_i
+
+
+class LMIM(nn.Module):
+    """Local mutual information maximisation (eq. 5): the concat-and-convolve
+    discriminator of local Deep InfoMax on (F_attn_i, replicated T_i) pairs."""
+
+    def __init__(self, channels: int, dim: int = 512, hidden: int = 512):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(channels + dim, hidden, 1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
+
+    def scores(self, f: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of real pairs [F; T] and fake pairs [F'; T], F' from the next image: two (B, 1, H, W)."""
+        t_map = t[:, :, None, None].expand(-1, -1, *f.shape[-2:])  # (B, 512, H, W): T at every location
+        real = self.net(torch.cat([f, t_map], 1))                  # (B, 1, H, W)
+        fake = self.net(torch.cat([f.roll(1, 0), t_map], 1))       # (B, 1, H, W)
+        return real.float(), fake.float()
+
+    def forward(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        real, fake = self.scores(f, t)
+        return 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                      + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+
+class SF(nn.Module):
+    """Adaptive score fusion (eq. 6): p = W_s (x) (s_1..s_K, sum_i s_i), per attribute."""
+
+    def __init__(self, num_levels: int = K, num_attrs: int = NUM_ATTRS):
+        super().__init__()
+        # Starts as the mean of the level scores: K weights and the sum's weight at 1/(2K).
+        self.weight = nn.Parameter(torch.full((num_levels + 1, num_attrs), 0.5 / num_levels))  # W_s (K+1, A)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        scores = torch.cat([s, s.sum(1, keepdim=True)], 1)     # (B, K+1, A)
+        return (self.weight * scores).sum(1)                    # (B, A)
+
+
+def feature_sides(img_size: int) -> list[int]:
+    """Sides of encoder blocks 1-4 (stride 4, 8, 16, 32, rounding up): 64, 32, 16, 8 at 256."""
+    sides, n = [], math.ceil(math.ceil(img_size / 2) / 2)
+    for _ in range(K):
+        sides.append(n)
+        n = math.ceil(n / 2)
+    return sides
+
+
+def build_encoder(backbone: str, pretrained: bool, weights: str | Path | None) -> nn.Module:
+    """timm ResNet whose blocks 1-4 are returned (fc and pooling removed, Sec. 3.1)."""
+    kwargs = dict(features_only=True, out_indices=(1, 2, 3, 4))
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"encoder weights {weights} not found: pass weights=PATH to a timm "
+                                    f"{backbone} checkpoint (.safetensors/.pth) or weights=None")
+        kwargs["pretrained_cfg_overlay"] = dict(file=str(weights))
+    try:
+        return timm.create_model(backbone, pretrained=pretrained or weights is not None, **kwargs)
+    except Exception as err:  # no internet, unknown name ...
+        raise RuntimeError(f"could not build encoder {backbone!r} (pretrained={pretrained}): {err}. Offline, use "
+                           "pretrained=False or weights=PATH to a downloaded checkpoint") from err
+
+
+class BLAN(nn.Module):
+    """BLAE + RDAM_1..3 + AC_1..4 + LMIM + SF, trained with eq. (8).
+
+    ``model(x)`` returns logits (B, A) (fused), level_logits (B, K, A), recon
+    (B, 3, S, S), and what the losses need: features F_attn_i, t (B, K, 512), x.
+    """
+
+    def __init__(self, backbone: str = "resnet34", pretrained: bool = False, weights: str | Path | None = None,
+                 img_size: int = 256, num_attrs: int = NUM_ATTRS, alpha: float = 0.1, beta: float = 0.1,
+                 gamma: float = 1.0, decoder: bool = True, rdam: bool = True, fusion: bool = True,
+                 lmim_hidden: int = 512, fusion_lr: float = 1e-4):
+        super().__init__()
+        if img_size < 32:
+            raise ValueError(f"BLAN needs img_size >= 32 (block 4 has stride 32), got {img_size}")
+        self.img_size, self.alpha, self.beta, self.gamma, self.fusion_lr = img_size, alpha, beta, gamma, fusion_lr
+        self.encoder = build_encoder(backbone, pretrained, weights)
+        channels = self.encoder.feature_info.channels()              # [64, 128, 256, 512]
+        depths = [len(getattr(self.encoder, f"layer{i}")) for i in (1, 2, 3)]  # [3, 4, 6] for ResNet-34
+        self.decoder = Decoder(channels, depths) if decoder else None
+        self.rdam = nn.ModuleList(RDAM(c, attention=rdam) for c in channels[:3]) if decoder else None
+        sides = feature_sides(img_size)
+        self.ac = nn.ModuleList(AC(i + 1, channels[i], sides[i], num_attrs) for i in range(K))
+        self.lmim = nn.ModuleList(LMIM(c, hidden=lmim_hidden) for c in channels) if alpha > 0 else None
+        self.sf = SF(K, num_attrs) if fusion else None
+        for part in (self.decoder, self.rdam, self.ac):  # as in [28]; encoder: timm's, LMIM: torch's default
+            for m in part.modules() if part is not None else ():
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> dict:
+        if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
+            raise ValueError(f"BLAN was built for {self.img_size}x{self.img_size} inputs (its classifiers flatten, "
+                             f"Table 2), got {tuple(x.shape[-2:])}: pass img_size= to models.create")
+        blocks = self.encoder(x)                                # block_1..4: (B, 64, S/4, S/4) .. (B, 512, S/32, S/32)
+        out = {"x": x}
+        if self.decoder is not None:
+            decoded, out["recon"] = self.decoder(blocks[3], [b.shape[-2:] for b in blocks[:3]], x.shape[-2:])
+            f_attn = [r(e, d) for r, e, d in zip(self.rdam, blocks[:3], decoded)] + [blocks[3]]
+        else:
+            f_attn = list(blocks)                               # Table 4, indices 1-2: the encoder alone
+        t, s = zip(*(ac(f) for ac, f in zip(self.ac, f_attn)))
+        out["features"], out["t"] = f_attn, torch.stack(t, 1)  # K maps; (B, K, 512)
+        out["level_logits"] = torch.stack(s, 1)                 # (B, K, A): s_1..s_K
+        out["logits"] = self.sf(out["level_logits"]) if self.sf is not None else out["level_logits"].mean(1)
+        return out
+
+    def losses(self, out: dict, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eq. (8): cls_1..K, lmim_1..K, rec, sf (zero where a part is switched off) and total."""
+        zero = out["logits"].new_zeros((), dtype=torch.float32)
+        level = out["level_logits"]
+        loss = {f"cls_{i + 1}": bce_per_attr(level[:, i], y).mean() for i in range(K)}
+        use_lmim = self.lmim is not None and len(y) > 1         # a fake pair needs a second image
+        for i in range(K):
+            loss[f"lmim_{i + 1}"] = self.lmim[i](out["features"][i], out["t"][:, i]) if use_lmim else zero
+        loss["rec"] = F.mse_loss(out["recon"].float(), out["x"].float()) if "recon" in out else zero  # eq. (1)
+        loss["sf"] = bce_per_attr(out["logits"], y).mean() if self.sf is not None else zero  # eq. (7)
+        loss["total"] = (sum(loss[f"cls_{i + 1}"] + self.alpha * loss[f"lmim_{i + 1}"] for i in range(K))
+                         + self.beta * loss["rec"] + self.gamma * loss["sf"])
+        return loss
+
+    def fusion_parameters(self) -> list[nn.Parameter]:
+        """W_s of the score fusion (empty when fusion=False)."""
+        return list(self.sf.parameters()) if self.sf is not None else []
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """Everything at ``lr``; W_s in its own group at ``fusion_lr`` (1e-4, Sec. 4.2) without decay."""
+        fusion = {id(p) for p in self.fusion_parameters()}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in fusion]
+        groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay}]
+        own = [p for p in self.fusion_parameters() if p.requires_grad]
+        return groups + ([{"params": own, "lr": self.fusion_lr, "weight_decay": 0.0}] if own else [])
+
+    def freeze_all_but_fusion(self) -> None:
+        """requires_grad=False everywhere but W_s: train the fusion alone, as a second stage."""
+        fusion = {id(p) for p in self.fusion_parameters()}
+        for p in self.parameters():
+            p.requires_grad_(id(p) in fusion)
+
+    def parameter_table(self) -> dict[str, int]:
+        """Parameters per part; 'inference' leaves out the LMIM discriminators (training only)."""
+        parts = {"encoder": self.encoder, "decoder": self.decoder, "rdam": self.rdam, "ac": self.ac,
+                 "lmim": self.lmim, "sf": self.sf}
+        table = {k: sum(p.numel() for p in m.parameters()) if m is not None else 0 for k, m in parts.items()}
+        table["total"] = sum(table.values())
+        table["inference"] = table["total"] - table["lmim"]
+        return table
+
+
+@register("blan")
+def blan(alpha: float = 0.1, beta: float = 0.1, gamma: float = 1.0, backbone: str = "resnet34",
+         pretrained: bool = False, weights: str | Path | None = None, img_size: int = 256, **kwargs) -> BLAN:
+    """BLAN with eq. (8)'s weights: alpha (LMIM), beta (reconstruction), gamma (score fusion).
+
+    Defaults follow the paper: ResNet-34, alpha = beta = 0.1 (Table 6), gamma = 1
+    (Sec. 4.2), 256x256 inputs. Smaller: backbone="resnet18" or "resnet10t".
+    Other keywords (decoder, rdam, fusion, lmim_hidden, fusion_lr) go to BLAN.
+    """
+    return BLAN(backbone=backbone, pretrained=pretrained, weights=weights, img_size=img_size,
+                alpha=alpha, beta=beta, gamma=gamma, **kwargs)

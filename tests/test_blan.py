@@ -1,0 +1,180 @@
+"""BLAN (models/blan.py): Tables 1-2 shapes, RDAM, LMIM, score fusion, eq. (8), the contract."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from faceattr_nb import models, train
+from faceattr_nb.models.blan import RDAM, K, feature_sides
+from tests.helpers import toy_cache
+
+torch.set_num_threads(1)
+LOSS_NAMES = {*(f"cls_{i}" for i in range(1, 5)), *(f"lmim_{i}" for i in range(1, 5)), "rec", "sf", "total"}
+
+
+def small(img_size: int = 48, **kw) -> nn.Module:
+    torch.manual_seed(0)
+    return models.create("blan", backbone="resnet10t", img_size=img_size, **kw)
+
+
+def batch(n: int, img_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, img_size, img_size, generator=g), (torch.rand(n, 40, generator=g) < 0.3).float()
+
+
+def test_paper_size_shapes_follow_tables_1_and_2():
+    torch.manual_seed(0)
+    model = models.create("blan").eval()  # ResNet-34, 256x256
+    assert [len(getattr(model.encoder, f"layer{i}")) for i in range(1, 5)] == [3, 4, 6, 3]
+    assert [len(b) for b in model.decoder.blocks] == [6, 4, 3]  # block_3, block_2, block_1 mirrored
+    x, _ = batch(2, 256)
+    with torch.no_grad():
+        out = model(x)
+        blocks = model.encoder(x)
+        # Table 2: output of Conv-BN-ReLU_1 and _2 of each classifier
+        ac_shapes = [[tuple(ac.convs[0](f).shape[1:]), tuple(ac.convs(f).shape[1:])]
+                     for ac, f in zip(model.ac, out["features"])]
+    # Table 1: block_1..block_4 at 64, 32, 16, 8
+    assert [tuple(b.shape) for b in blocks] == [(2, 64, 64, 64), (2, 128, 32, 32), (2, 256, 16, 16), (2, 512, 8, 8)]
+    assert [tuple(f.shape) for f in out["features"]] == [tuple(b.shape) for b in blocks]
+    assert ac_shapes == [[(32, 16, 16), (16, 16, 16)], [(64, 16, 16), (16, 16, 16)],
+                         [(128, 8, 8), (64, 8, 8)], [(256, 4, 4), (256, 4, 4)]]
+    assert out["recon"].shape == x.shape
+    assert out["logits"].shape == (2, 40) and out["level_logits"].shape == (2, K, 40)
+    assert out["t"].shape == (2, K, 512)
+    assert model.ac[0].fc1.in_features == 16 * 16 * 16 and model.ac[3].fc1.in_features == 256 * 4 * 4
+
+
+@pytest.mark.parametrize("backbone,img_size", [("resnet10t", 48), ("resnet18", 64)])
+def test_smoke_size_shapes_and_reconstruction(backbone, img_size):
+    torch.manual_seed(0)
+    model = models.create("blan", backbone=backbone, img_size=img_size)
+    x, _ = batch(2, img_size)
+    out = model(x)
+    sides = feature_sides(img_size)
+    assert [f.shape[-1] for f in out["features"]] == sides
+    assert out["recon"].shape == x.shape
+    assert out["logits"].shape == (2, 40) and out["level_logits"].shape == (2, K, 40)
+
+
+def test_losses_are_eq_8_with_finite_gradients_everywhere():
+    model = small(alpha=0.5, beta=0.2, gamma=0.7)
+    x, y = batch(4, 48)
+    out = model(x)
+    loss = model.losses(out, y)
+    assert set(loss) == LOSS_NAMES
+    expected = (sum(loss[f"cls_{i}"] + 0.5 * loss[f"lmim_{i}"] for i in range(1, 5))
+                + 0.2 * loss["rec"] + 0.7 * loss["sf"])
+    torch.testing.assert_close(loss["total"], expected)
+    torch.testing.assert_close(loss["rec"], F.mse_loss(out["recon"], x))  # eq. (1)
+    loss["total"].backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} gets no gradient"
+        assert torch.isfinite(p.grad).all(), name
+
+
+def test_fusion_starts_as_the_mean_of_the_level_scores():
+    model = small().eval()
+    x, _ = batch(2, 48)
+    with torch.no_grad():
+        out = model(x)
+    torch.testing.assert_close(out["logits"], out["level_logits"].mean(1))
+
+
+def test_rdam_adds_the_encoder_feature():
+    torch.manual_seed(0)
+    rdam = RDAM(16)
+    f_enc, f_dec = torch.randn(2, 16, 5, 5), torch.randn(2, 16, 5, 5)
+    out = rdam(f_enc, f_dec)
+    assert out.shape == f_enc.shape
+    nn.init.zeros_(rdam.conv[1].weight)  # F_conv = ReLU(BN(.)) = 0, so F_spt = 0 and F_attn = F_enc
+    torch.testing.assert_close(rdam(f_enc, f_dec), f_enc)
+
+
+def test_lmim_tells_real_pairs_from_shuffled_ones_after_a_few_steps():
+    model = small(img_size=32)
+    x, _ = batch(4, 32)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def pair_losses():
+        """-log sigma(score) of real and of shuffled pairs, per level: the BCE of each taken as real."""
+        with torch.no_grad():
+            out = model(x)
+            pairs = [d.scores(f, t) for d, f, t in zip(model.lmim, out["features"], out["t"].unbind(1))]
+        return [(F.softplus(-r).mean().item(), F.softplus(-f).mean().item()) for r, f in pairs]
+
+    before = pair_losses()
+    assert all(abs(r - f) < 0.05 for r, f in before)  # at the start the discriminators cannot tell
+    for _ in range(10):
+        out = model(x)
+        loss = model.losses(out, torch.zeros(4, 40))
+        opt.zero_grad()
+        sum(loss[f"lmim_{i}"] for i in range(1, 5)).backward()
+        opt.step()
+    after = pair_losses()
+    assert all(r < f - 0.05 for r, f in after), after
+    assert float(loss["lmim_1"].detach()) < 0.69
+
+
+def test_lmim_needs_two_images_and_alpha():
+    model = small().eval()  # eval: BatchNorm takes a batch of one
+    x, y = batch(1, 48)
+    with torch.no_grad():
+        assert float(model.losses(model(x), y)["lmim_1"]) == 0.0  # no other image to pair with
+    no_lmim = small(alpha=0.0)
+    assert no_lmim.lmim is None and no_lmim.parameter_table()["lmim"] == 0
+
+
+def test_score_fusion_learns_while_the_rest_is_frozen():
+    model = small().eval()  # eval: no dropout, no BatchNorm statistics update
+    model.freeze_all_but_fusion()
+    assert [p for p in model.parameters() if p.requires_grad] == model.fusion_parameters()
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    groups = model.param_groups(1e-3, 1e-4)
+    assert len(groups) == 2 and groups[1]["lr"] == 1e-4 and groups[1]["weight_decay"] == 0.0
+    opt = torch.optim.Adam(groups)
+    x, y = batch(4, 48)
+    for _ in range(3):
+        loss = model.losses(model(x), y)
+        opt.zero_grad()
+        loss["sf"].backward()
+        opt.step()
+    for name, p in model.named_parameters():
+        changed = not torch.equal(p, before[name])
+        assert changed == (name == "sf.weight"), name
+
+
+def test_trainer_gives_the_fusion_its_own_learning_rate():
+    opt = train.make_optimizer(small(), train.TrainConfig(lr=1e-3, optimizer="adam"))
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-4]
+
+
+def test_ablation_switches():
+    x, y = batch(2, 48)
+    enc = small(decoder=False, fusion=False)
+    out = enc(x)
+    loss = enc.losses(out, y)
+    assert "recon" not in out and float(loss["rec"]) == 0.0 and float(loss["sf"]) == 0.0
+    torch.testing.assert_close(out["logits"], out["level_logits"].mean(1))
+    assert enc.parameter_table()["decoder"] == 0 and enc.parameter_table()["rdam"] == 0
+    plain = small(rdam=False)
+    assert plain(x)["features"][0].shape == (2, 64, 12, 12)
+    table = small().parameter_table()
+    assert table["total"] == sum(p.numel() for p in small().parameters())
+    assert table["inference"] == table["total"] - table["lmim"]
+
+
+def test_wrong_input_size_says_what_to_do():
+    with pytest.raises(ValueError, match="img_size"):
+        small(img_size=48)(torch.randn(2, 3, 64, 64))
+    with pytest.raises(ValueError, match="img_size"):
+        models.create("blan", backbone="resnet10t", img_size=16)
+
+
+def test_fit_records_every_named_loss(tmp_path):
+    data = toy_cache(n=16, size=32)
+    model = small(img_size=32)
+    cfg = train.TrainConfig(epochs=1, batch_size=4, max_steps_per_epoch=2, seed=0)
+    run = train.fit(model, data, data, cfg, name="blan_test", runs_dir=tmp_path, progress=False)
+    assert {f"train_{k}" for k in LOSS_NAMES} <= set(run.history.columns)
+    assert run.record["model"] == "blan" and run.record["params"] > 0
