@@ -165,15 +165,16 @@ def _autocast(device: torch.device, enabled: bool):
 
 @torch.no_grad()
 def predict(model: nn.Module, cache: ImageCache, batch_size: int = 256,
-            device: str | None = None, amp: bool | None = None) -> np.ndarray:
-    """Probabilities (N, A) of ``model`` on every image of ``cache``, in order."""
+            device: str | None = None, amp: bool | None = None, key: str = "logits") -> np.ndarray:
+    """Probabilities (N, A) of ``model`` on every image of ``cache``, in order; ``key``:
+    another output of logits to read (e.g. BLAN's "level_logits", (N, K, A))."""
     device = torch.device(device or next(model.parameters()).device)
     amp = device.type == "cuda" if amp is None else amp
     model.eval()
     out = []
     for x, _ in batches(cache, batch_size, device=device):
         with _autocast(device, amp):
-            out.append(torch.sigmoid(model(_layout(x, device))["logits"].float()).cpu())
+            out.append(torch.sigmoid(model(_layout(x, device))[key].float()).cpu())
     return torch.cat(out).numpy()
 
 
