@@ -66,3 +66,37 @@ def cache_from_arrays(x: np.ndarray, table: pd.DataFrame, attrs: list[str], sour
                       y=torch.from_numpy(table[list(attrs)].to_numpy(np.uint8).copy()),
                       ids=table["image_id"].tolist(), identity=identity, attrs=list(attrs),
                       mean=GRAY_MEAN, std=GRAY_STD, source=source)
+
+
+def load_crops(setup: Setup, kind: str = "A", attrs: list[str] | None = None, size: int = 36,
+               augment: bool = True) -> dict[str, ImageCache]:
+    """The FaceNet report's gray face crops (type "A" or "B") of every split, as caches.
+
+    The training split gets the ×4 augmentation (flip, 2x2 blur, both) when
+    ``augment``. Aligned images without a landmark file (the real subset) use
+    the aligned-CelebA landmark template; the unaligned "test_b" crops are
+    already faces and are only resized.
+    """
+    from faceattr_nb.attributes import ATTRIBUTES
+    from faceattr_nb.data import crops
+
+    attrs = list(attrs or ATTRIBUTES)
+    out = {}
+    for name, (table, folder) in split_tables(setup).items():
+        if name == "test_b":
+            out[name] = build_cache(table, folder, size, gray=True, cache_dir=CACHE_DIR, source=setup.source,
+                                    attrs=attrs, workers=setup.profile.workers)
+            continue
+        if "nose_x" not in table:
+            table = crops.with_template_landmarks(table)
+        x = crops.crop_faces(table, folder, kind=kind, size=size, workers=setup.profile.workers)
+        cache = cache_from_arrays(x, table, attrs, setup.source)
+        out[name] = augment_cache(cache) if name == "train" and augment else cache
+    return out
+
+
+def augment_cache(cache: ImageCache) -> ImageCache:
+    """The ×4 augmentation of a gray crop cache (rows repeated in augment_x4's block order)."""
+    from faceattr_nb.data import crops
+    return cache._replace(x=crops.augment_x4(cache.x), y=crops.repeat_x4(cache.y), ids=cache.ids * 4,
+                          identity=np.tile(cache.identity, 4))

@@ -1,0 +1,69 @@
+"""Hyper-parameter grids and identity-grouped cross-validation on top of ``train.fit``.
+
+The FaceNet report picks (f1, f2, d, batch) on a one-fold grid, then checks
+the winner with 5-fold cross-validation (mean ± std). Here folds are grouped
+by identity (scikit-learn's GroupKFold), so no person is in both the
+training and the held-out part. Runs land in ``runs/_search/`` so that
+notebook 07's table lists only the main runs. Used in notebook 02.
+"""
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch.nn as nn
+from sklearn.model_selection import GroupKFold
+from tqdm.auto import tqdm
+
+from faceattr_nb.data.loaders import ImageCache
+from faceattr_nb.train import TrainConfig, fit
+
+
+def grid_search(build: Callable[..., nn.Module], grid: dict[str, list], train: ImageCache, val: ImageCache,
+                cfg: TrainConfig, score: Callable[[object], dict[str, float]], runs_dir: str | Path,
+                prefix: str = "grid", seed: int = 0) -> pd.DataFrame:
+    """Train one model per point of ``grid`` and score it on ``val``.
+
+    ``grid`` maps argument names to values; ``batch_size`` goes to the
+    config, every other name to ``build``. ``score(run)`` turns a finished
+    run into the numbers of one table row.
+    """
+    names = list(grid)
+    rows = []
+    for values in tqdm(list(itertools.product(*grid.values())), desc=prefix):
+        point = dict(zip(names, values))
+        run_cfg = replace(cfg, batch_size=point.get("batch_size", cfg.batch_size), seed=seed)
+        model = build(**{k: v for k, v in point.items() if k != "batch_size"})
+        tag = "_".join(f"{k}{v}" for k, v in point.items())
+        run = fit(model, train, val, run_cfg, name=f"{prefix}_{tag}", runs_dir=Path(runs_dir) / "_search",
+                  progress=False, resume=False)
+        rows.append({**point, **score(run), "params": run.record["params"], "flops": run.record["flops"]})
+    return pd.DataFrame(rows)
+
+
+def grouped_cv(build: Callable[[], nn.Module], data: ImageCache, cfg: TrainConfig,
+               score: Callable[[object], dict[str, float]], runs_dir: str | Path, n_splits: int = 5,
+               prefix: str = "cv", expand: Callable[[ImageCache], ImageCache] | None = None) -> pd.DataFrame:
+    """K-fold cross-validation grouped by identity: one row per fold, plus mean and std rows.
+
+    ``expand`` (e.g. the ×4 augmentation) is applied to each training part
+    only, after the split, so augmented copies never leak into a held-out fold.
+    """
+    groups = data.identity if (data.identity >= 0).all() else np.arange(len(data))
+    folds = GroupKFold(n_splits=n_splits).split(np.zeros(len(data)), groups=groups)
+    rows = []
+    for k, (tr, te) in enumerate(tqdm(list(folds), desc=prefix)):
+        part = data.subset(tr)
+        run = fit(build(), expand(part) if expand else part, data.subset(te), cfg, name=f"{prefix}_fold{k + 1}",
+                  runs_dir=Path(runs_dir) / "_search", progress=False, resume=False)
+        rows.append({"fold": k + 1, **score(run)})
+    table = pd.DataFrame(rows).set_index("fold")
+    return pd.concat([table, table.agg(["mean", "std"])])
+
+
+def facenet_report_scores(table: pd.DataFrame) -> dict[str, float]:
+    """The report's scores from a per-attribute table: accuracy for Male (balanced), F1 for the rest."""
+    return {("Male_accuracy" if a == "Male" else f"{a}_f1"): float(table.loc[a, "accuracy" if a == "Male" else "f1"])
+            for a in table.index}
