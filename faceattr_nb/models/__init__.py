@@ -7,6 +7,7 @@ from faceattr_nb.models.registry import create, list_models, register
 
 from faceattr_nb.models import facenet  # noqa: F401, E402
 from faceattr_nb.models import pse  # noqa: F401, E402
+from faceattr_nb.models import gal  # noqa: F401, E402
 from faceattr_nb.models import scratch_cnn, xception  # noqa: F401, E402
 from faceattr_nb.models import blan  # noqa: F401, E402
 
