@@ -1,0 +1,274 @@
+"""The course's figures: label statistics, faces, training curves, attention, comparisons.
+
+Every function returns a ``matplotlib.figure.Figure`` that is already
+closed in pyplot: nothing is shown or kept by pyplot, no plt.show, no
+global style change; under Agg/nbmake nothing is drawn on screen, and in
+JupyterLab the figure renders exactly once, as the cell's result when it is
+the last expression (else ``display(fig)``; ``fig.savefig(path)`` to keep
+it); two figures in one cell need ``display``. ``source`` (e.g. "synthetic")
+is appended to each title, so a figure drawn from generated faces always
+says so. Tables behind the figures live in ``metrics``
+(``label_correlation``, ``strongest_pairs``). Used in notebooks 01-07.
+"""
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from PIL import Image
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.spatial.distance import squareform
+
+from faceattr_nb.attributes import ATTRIBUTES, display_name
+from faceattr_nb.metrics import label_correlation
+
+
+def positive_rates(table_or_rates: pd.DataFrame | pd.Series | np.ndarray, attrs: list[str] | None = None,
+                   source: str = "") -> Figure:
+    """Share of faces with each attribute, sorted, as horizontal bars with a 50 % line.
+    Takes a label table/array (N, A) or the rates themselves (A,). Used in notebook 01."""
+    rates = _rates(table_or_rates, attrs).sort_values()
+    fig = _figure(6, 0.2 * len(rates) + 1.2)
+    ax = fig.subplots()
+    ax.barh([_name(a) for a in rates.index], rates.to_numpy() * 100, color="tab:blue")
+    ax.axvline(50, color="tab:red", ls="--", lw=1, label="50 %")
+    ax.set(xlabel="faces with the attribute (%)", xlim=(0, 100),
+           title=_title("Positive rate per attribute", source))
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def correlation_heatmap(labels_df: pd.DataFrame | np.ndarray, source: str = "", cluster: bool = True,
+                        attrs: list[str] | None = None) -> Figure:
+    """Phi correlation (Pearson on 0/1 labels) of every attribute pair as a heatmap,
+    rows ordered by average-linkage clustering on 1 - phi when ``cluster``. Used in notebooks 01, 06."""
+    corr = label_correlation(labels_df, attrs)
+    if cluster and len(corr) > 2:
+        distance = squareform(1.0 - corr.to_numpy(), checks=False)
+        order = leaves_list(linkage(distance, method="average"))
+        corr = corr.iloc[order, order]
+    return _matrix(corr, _title("Label correlation (phi)" + (", clustered" if cluster else ""), source),
+                   cmap="RdBu_r", vmin=-1, vmax=1)
+
+
+def affinity_heatmap(matrix: np.ndarray, attrs: list[str] | None = None, title: str = "Affinity",
+                     source: str = "") -> Figure:
+    """A labelled A x A matrix (GAL's learned affinity, row i = weights node i takes
+    from every node j), in the attribute order given. Used in notebook 05."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square (A, A), got shape {matrix.shape}")
+    names = attrs or (ATTRIBUTES if len(matrix) == len(ATTRIBUTES) else [str(i) for i in range(len(matrix))])
+    table = pd.DataFrame(matrix, index=names, columns=names)
+    return _matrix(table, _title(title, source), cmap="viridis")
+
+
+def delta_heatmap(df: pd.DataFrame, title: str = "Accuracy minus baseline", source: str = "",
+                  annotate: bool | None = None) -> Figure:
+    """Attributes x models table of differences on a diverging scale symmetric about 0
+    (values printed when the table is small). Used in notebook 07."""
+    values = df.astype(np.float64)
+    limit = float(np.nanmax(np.abs(values.to_numpy()))) if values.size else 1.0
+    annotate = values.shape[1] <= 8 if annotate is None else annotate
+    fig = _figure(2 + 1.1 * values.shape[1], 0.22 * len(values) + 1.5)
+    ax = fig.subplots()
+    sns.heatmap(values.rename(index=_name), ax=ax, cmap="RdBu", vmin=-limit or -1, vmax=limit or 1,
+                annot=annotate, fmt=".3f", annot_kws={"size": 6}, cbar_kws={"shrink": 0.6})
+    ax.set(title=_title(title, source), ylabel="", xlabel="")
+    ax.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def per_attribute_bars(df: pd.DataFrame, column: str = "accuracy", baseline_column: str | None = None,
+                       source: str = "", sort: bool = True, title: str | None = None) -> Figure:
+    """One bar per attribute (``df`` indexed by attribute, e.g. ``metrics.per_attribute``),
+    with ``baseline_column`` (e.g. 'majority_accuracy') as a grey bar beside it. Used in notebooks 02-07."""
+    columns = [column] + ([baseline_column] if baseline_column else [])
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not in the table; it has {list(df.columns)}")
+    table = df[columns].sort_values(column) if sort else df[columns]
+    fig = _figure(7, 0.22 * len(table) + 1.5)
+    ax = fig.subplots()
+    y, height = np.arange(len(table)), 0.8 / len(columns)
+    for i, (c, color) in enumerate(zip(columns, ("tab:blue", "0.65"))):
+        ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[c], height=height, color=color, label=c)
+    ax.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
+    ax.set(xlabel=column, ylim=(-0.6, len(table) - 0.4),
+           title=_title(title or f"{column} per attribute", source))
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def training_curves(histories: pd.DataFrame | Sequence[pd.DataFrame] | dict[str, pd.DataFrame],
+                    keys: Sequence[str] = ("train_loss", "val_loss", "val_accuracy"),
+                    names: Sequence[str] | None = None, source: str = "") -> Figure:
+    """One panel per key of the run histories (one row per epoch), one line per run.
+    Pass one history, a list (with ``names``) or a dict name -> history. Used in notebooks 02-06."""
+    if isinstance(histories, pd.DataFrame):
+        histories = [histories]
+    if not isinstance(histories, dict):
+        histories = list(histories)
+        histories = dict(zip(names or [f"run {i}" for i in range(len(histories))], histories))
+    fig = _figure(4.2 * len(keys), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(keys)))
+    for ax, key in zip(axes, keys):
+        for name, history in histories.items():
+            history = pd.DataFrame(history)
+            if key in history:
+                x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+                ax.plot(x, history[key], marker="o", ms=3, label=name)
+        ax.set(title=key, xlabel="epoch")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(_title("Training curves", source))
+    return fig
+
+
+def sample_grid(images, labels, attrs: list[str] | None = None, ncols: int = 6,
+                show_attrs: list[str] | None = None, source: str = "", max_labels: int = 4) -> Figure:
+    """Faces in a grid with up to ``max_labels`` of their positive attributes written
+    under each (only those in ``show_attrs`` when given). ``images``: uint8 (N, C, H, W)
+    array/tensor or a list of PIL images; ``labels``: (N, A) array or a table with
+    attribute columns. Used in notebooks 01-04."""
+    faces = _faces(images)
+    rows = _label_rows(labels, attrs, len(faces))
+    nrows = -(-len(faces) // ncols)
+    fig = _figure(1.7 * ncols, 2.1 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, face, row in zip(axes, faces, rows):
+        ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
+        on = [a for a, v in row.items() if v == 1 and (show_attrs is None or a in show_attrs)]
+        text = "\n".join(_name(a) for a in on[:max_labels]) + ("\n…" if len(on) > max_labels else "")
+        ax.set_title(text or "(none)", fontsize=6, y=0, pad=-3, va="top")
+    fig.suptitle(_title("Faces and some of their positive labels", source))
+    return fig
+
+
+def heatmap_masks(image, masks, names: Sequence[str] | None = None, source: str = "",
+                  alpha: float = 0.5, ncols: int = 5) -> Figure:
+    """The face, then each attention mask (G, h, w) stretched over it (bilinear), one
+    panel per mask — PSE's Figure 5 and GAL's location maps. Used in notebooks 04, 05."""
+    face = _faces([image])[0]
+    masks = np.asarray(masks.detach().cpu() if hasattr(masks, "detach") else masks, dtype=np.float64)
+    if masks.ndim != 3:
+        raise ValueError(f"masks must be (G, h, w), got shape {masks.shape}")
+    names = list(names) if names is not None else [f"mask {g}" for g in range(len(masks))]
+    if len(names) != len(masks):
+        raise ValueError(f"{len(names)} names for {len(masks)} masks")
+    height, width = face.shape[:2]
+    panels = len(masks) + 1
+    nrows, ncols = -(-panels // ncols), min(ncols, panels)
+    fig = _figure(2.2 * ncols, 2.4 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    axes[0].imshow(face, cmap="gray" if face.ndim == 2 else None)
+    axes[0].set_title("input", fontsize=8)
+    for ax, mask, name in zip(axes[1:], masks, names):
+        ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
+        ax.imshow(mask, cmap="jet", alpha=alpha, extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+                  interpolation="bilinear")
+        ax.set_title(name, fontsize=8)
+    fig.suptitle(_title("Attention masks over the face", source))
+    return fig
+
+
+def cost_scatter(df: pd.DataFrame, x: str, y: str, label: str | None = None, source: str = "",
+                 logx: bool = False, title: str | None = None) -> Figure:
+    """Accuracy against cost (parameters, FLOPs, ms/image): one labelled point per
+    row of ``df``; ``label`` names the column of point labels (default: the index). Used in notebook 07."""
+    missing = [c for c in (x, y) + ((label,) if label else ()) if c not in df.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not in the table; it has {list(df.columns)}")
+    points = df.dropna(subset=[x, y])
+    texts = points[label] if label else points.index
+    fig = _figure(6, 4.5)
+    ax = fig.subplots()
+    ax.scatter(points[x], points[y], color="tab:blue")
+    for xi, yi, text in zip(points[x], points[y], texts):
+        ax.annotate(str(text), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=x, ylabel=y, title=_title(title or f"{y} against {x}", source))
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _matrix(table: pd.DataFrame, title: str, **heatmap_kw) -> Figure:
+    """A labelled square heatmap sized for 40 x 40."""
+    side = 0.2 * len(table) + 2.5
+    fig = _figure(side + 1, side)
+    ax = fig.subplots()
+    labels = [_name(a) for a in table.index]
+    sns.heatmap(table.to_numpy(), ax=ax, square=True, xticklabels=labels, yticklabels=labels,
+                cbar_kws={"shrink": 0.6}, **heatmap_kw)
+    ax.tick_params(labelsize=6)
+    ax.set_title(title)
+    return fig
+
+
+def _rates(table_or_rates, attrs: list[str] | None) -> pd.Series:
+    """Per-attribute positive rates from a label table/array (N, A) or rates (A,)."""
+    if isinstance(table_or_rates, pd.Series):
+        return table_or_rates.astype(np.float64)
+    if isinstance(table_or_rates, pd.DataFrame):
+        table = table_or_rates[list(attrs)] if attrs else table_or_rates[[a for a in ATTRIBUTES
+                                                                          if a in table_or_rates]]
+        return table.mean(axis=0)
+    values = np.asarray(table_or_rates, dtype=np.float64)
+    rates = values.mean(axis=0) if values.ndim == 2 else values
+    names = attrs or (ATTRIBUTES if len(rates) == len(ATTRIBUTES) else [str(i) for i in range(len(rates))])
+    if len(names) != len(rates):
+        raise ValueError(f"{len(names)} attrs for {len(rates)} rates")
+    return pd.Series(rates, index=names)
+
+
+def _faces(images) -> list[np.ndarray]:
+    """(H, W, 3) or (H, W) uint8 arrays from a (N, C, H, W) array/tensor or a list of PIL images / arrays."""
+    if hasattr(images, "detach"):
+        images = images.detach().cpu().numpy()
+    faces = []
+    for img in images:
+        img = np.asarray(img.convert("RGB") if isinstance(img, Image.Image) else img)
+        if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+            img = img.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
+        if img.dtype != np.uint8:
+            img = np.clip(img * 255 if img.max() <= 1 else img, 0, 255).astype(np.uint8)
+        faces.append(img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img)
+    return faces
+
+
+def _label_rows(labels, attrs: list[str] | None, n: int) -> list[dict]:
+    """One {attribute: 0/1} dict per face."""
+    if isinstance(labels, pd.DataFrame):
+        names = attrs or [a for a in ATTRIBUTES if a in labels.columns]
+        table = labels[names]
+    else:
+        values = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+        names = attrs or (ATTRIBUTES if values.shape[1] == len(ATTRIBUTES) else None)
+        if names is None or len(names) != values.shape[1]:
+            raise ValueError(f"labels have {values.shape[1]} columns: pass attrs= with their names")
+        table = pd.DataFrame(values, columns=names)
+    if len(table) != n:
+        raise ValueError(f"{n} images but {len(table)} label rows")
+    return table.to_dict(orient="records")
+
+
+def _name(attr) -> str:
+    return display_name(attr) if attr in ATTRIBUTES else str(attr)
+
+
+def _title(text: str, source: str) -> str:
+    return f"{text} ({source})" if source else text
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new figure already closed in pyplot: it renders once, when returned or displayed."""
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    plt.close(fig)
+    return fig

@@ -1,0 +1,156 @@
+"""metrics: equal to scikit-learn on random data, baselines and the hamming score by hand."""
+import json
+from contextlib import nullcontext
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    hamming_loss,
+    precision_score,
+    recall_score,
+)
+
+from faceattr_nb import metrics
+from faceattr_nb.attributes import ATTRIBUTES
+
+
+def random_labels(seed=0, n=200, num_attrs=40):
+    rng = np.random.default_rng(seed)
+    y_true = (rng.random((n, num_attrs)) < rng.uniform(0.05, 0.7, num_attrs)).astype(np.uint8)
+    y_pred = np.where(rng.random((n, num_attrs)) < 0.8, y_true, 1 - y_true).astype(np.uint8)
+    y_true[:, 4] = 0   # an attribute absent from the split (Bald in a small split)
+    y_pred[:, 7] = 0   # an attribute never predicted
+    return y_true, y_pred
+
+
+def test_per_attribute_equals_sklearn():
+    y_true, y_pred = random_labels()
+    table = metrics.per_attribute(y_true, y_pred)
+    assert list(table.index) == ATTRIBUTES
+    assert list(table.columns) == ["accuracy", "balanced_accuracy", "precision", "recall", "f1",
+                                   "positive_rate", "support_pos", "majority_accuracy"]
+    for a, name in enumerate(ATTRIBUTES):
+        t, p = y_true[:, a], y_pred[:, a]
+        row = table.loc[name]
+        assert row.accuracy == pytest.approx(accuracy_score(t, p))
+        with pytest.warns(UserWarning) if name == "Bald" else nullcontext():
+            assert row.balanced_accuracy == pytest.approx(balanced_accuracy_score(t, p))
+        assert row.precision == pytest.approx(precision_score(t, p, zero_division=0))
+        assert row.recall == pytest.approx(recall_score(t, p, zero_division=0))
+        assert row.f1 == pytest.approx(f1_score(t, p, zero_division=0))
+        assert row.positive_rate == pytest.approx(t.mean())
+        assert row.support_pos == t.sum()
+
+
+def test_multilabel_equals_sklearn_and_defines_custom_accuracy():
+    y_true, y_pred = random_labels(seed=1)
+    out = metrics.multilabel(y_true, y_pred)
+    assert out["hamming_loss"] == pytest.approx(hamming_loss(y_true, y_pred))
+    assert out["custom_accuracy"] == pytest.approx((y_true == y_pred).mean())  # (TP+TN)/all labels
+    assert out["custom_accuracy"] == pytest.approx(1 - out["hamming_loss"])
+    assert out["jaccard_samples"] == out["hamming_score"]
+    for avg in ("micro", "macro"):
+        assert out[f"precision_{avg}"] == pytest.approx(precision_score(y_true, y_pred, average=avg, zero_division=0))
+        assert out[f"recall_{avg}"] == pytest.approx(recall_score(y_true, y_pred, average=avg, zero_division=0))
+        assert out[f"f1_{avg}"] == pytest.approx(f1_score(y_true, y_pred, average=avg, zero_division=0))
+    assert all(type(v) is float for v in out.values())
+
+
+def test_hamming_score_by_hand():
+    y_true = np.array([[1, 1, 0], [0, 0, 0], [1, 0, 1], [1, 0, 0]])
+    y_pred = np.array([[1, 0, 0], [0, 0, 0], [0, 1, 1], [0, 1, 0]])
+    # |T∩P| / |T∪P| per face: 1/2, empty union -> 1, 1/3, 0/2
+    expected = (1 / 2 + 1 + 1 / 3 + 0) / 4
+    out = metrics.multilabel(y_true, y_pred)
+    assert out["hamming_score"] == pytest.approx(expected)
+    assert out["hamming_loss"] == pytest.approx(5 / 12)
+    assert out["subset_accuracy"] == pytest.approx(1 / 4)
+
+
+def test_majority_baseline_by_hand():
+    train_y = np.array([[1, 0, 1], [1, 0, 0], [0, 0, 1], [1, 1, 0]])  # majorities 1, 0, tie -> 1
+    eval_y = np.array([[1, 1, 0], [0, 0, 0], [1, 0, 1], [1, 0, 0], [0, 1, 1]])
+    assert metrics.majority_predict(train_y, 2).tolist() == [[1, 0, 1], [1, 0, 1]]
+    table = metrics.majority_baseline(train_y, eval_y, attrs=["a", "b", "c"])
+    assert table["majority_class"].tolist() == [1, 0, 1]
+    assert table["accuracy"].tolist() == pytest.approx([3 / 5, 3 / 5, 2 / 5])
+    assert table["balanced_accuracy"].tolist() == pytest.approx([0.5, 0.5, 0.5])
+    assert table["f1"].tolist() == pytest.approx([2 * 3 / (2 * 3 + 2), 0.0, 2 * 2 / (2 * 2 + 3)])
+    # per_attribute's majority_accuracy is the same predictor
+    pred = np.zeros_like(eval_y)
+    assert metrics.per_attribute(eval_y, pred, ["a", "b", "c"], train_y)["majority_accuracy"].tolist() \
+        == pytest.approx([3 / 5, 3 / 5, 2 / 5])
+    # without train_y: the majority of the evaluated labels themselves
+    assert metrics.per_attribute(eval_y, pred, ["a", "b", "c"])["majority_accuracy"].tolist() \
+        == pytest.approx([3 / 5, 3 / 5, 3 / 5])
+
+
+def test_evaluate_thresholds_and_json_summary():
+    rng = np.random.default_rng(2)
+    y_true, _ = random_labels(seed=2)
+    probs = rng.random(y_true.shape)
+    thresholds = rng.uniform(0.2, 0.8, 40)
+    table, summ = metrics.evaluate(y_true, probs, thresholds=thresholds, train_y=y_true[:50])
+    expected = metrics.per_attribute(y_true, (probs >= thresholds).astype(int), train_y=y_true[:50])
+    pd.testing.assert_frame_equal(table, expected)
+    assert tuple(summ) == metrics.SUMMARY_KEYS
+    assert summ["mean_accuracy"] == pytest.approx(table["accuracy"].mean())
+    assert summ["macro_f1"] == pytest.approx(table["f1"].mean())
+    json.dumps({"summary": summ, "metrics": table.to_dict(orient="index")})  # the run record
+
+
+def test_shapes_and_names_are_checked():
+    y = np.zeros((4, 6), dtype=np.uint8)
+    with pytest.raises(ValueError, match="pass attrs="):
+        metrics.per_attribute(y, y)
+    table = metrics.per_attribute(y, y, attrs=["Male", "Mustache", "Eyeglasses", "No_Beard", "Wearing_Hat", "Bald"])
+    assert len(table) == 6
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        metrics.per_attribute(y - 1, y, attrs=list("abcdef"))
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.multilabel(y, y[:, :5])
+
+
+def test_minority_reference_matches_the_facenet_report():
+    n = 10000
+    y = np.zeros((n, 3), dtype=np.uint8)
+    y[:4168, 0] = 1   # Male, 41.7 % -> balanced: accuracy of the majority predictor, 0.5832
+    y[:415, 1] = 1    # Mustache, 4.15 % -> F1 of always "mustache", about 0.080
+    y[:8350, 2] = 1   # No_Beard, 83.5 % -> the minority (beard) is the positive label
+    table = metrics.minority_reference(y, ["Male", "Mustache", "No_Beard"])
+    assert table.loc["Male", "reference_metric"] == "accuracy"
+    assert table.loc["Male", "reference"] == pytest.approx(0.5832)
+    assert table.loc["Mustache", "reference"] == pytest.approx(0.0797, abs=1e-4)
+    assert table.loc["No_Beard", "reference"] == pytest.approx(0.283, abs=1e-3)
+    for a, name in enumerate(table.index):
+        minority = table.loc[name, "minority_class"]
+        f1 = f1_score(y[:, a], np.full(n, minority), pos_label=minority)
+        assert table.loc[name, "minority_f1"] == pytest.approx(f1)
+
+
+def test_compare_table_puts_baseline_first():
+    y_true, y_pred = random_labels(seed=3)
+    base = metrics.summary(y_true, metrics.majority_predict(y_true, len(y_true)), y_true)
+    table = metrics.compare_table({"model": metrics.summary(y_true, y_pred, y_true)}, base)
+    assert list(table.index) == ["majority baseline", "model"]
+    assert list(table.columns) == list(metrics.SUMMARY_KEYS)
+    assert table.loc["majority baseline", "mean_accuracy"] == pytest.approx(base["majority_accuracy"])
+
+
+def test_strongest_pairs():
+    rng = np.random.default_rng(4)
+    y = (rng.random((300, 40)) < 0.4).astype(np.uint8)
+    y[:, 24] = 1 - y[:, 16]   # No_Beard = not Goatee
+    y[:, 36] = y[:, 18]       # Wearing_Lipstick = Heavy_Makeup
+    y[:, 4] = 0               # constant: phi 0, not NaN
+    pairs = metrics.strongest_pairs(y, k=3)
+    assert len(pairs) == 6 and pairs["sign"].tolist() == ["positive"] * 3 + ["negative"] * 3
+    assert tuple(pairs.iloc[0][["attr_a", "attr_b"]]) == ("Heavy_Makeup", "Wearing_Lipstick")
+    assert tuple(pairs.iloc[3][["attr_a", "attr_b"]]) == ("Goatee", "No_Beard")
+    assert pairs.iloc[3]["phi"] == pytest.approx(-1.0)
+    assert not metrics.label_correlation(y).isna().any().any()
+

@@ -1,0 +1,117 @@
+"""plots: every function returns a closed Figure with the expected axes and labels, at 40 attributes."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from faceattr_nb import metrics, plots  # noqa: E402
+from faceattr_nb.attributes import ATTRIBUTES, GROUP_NAMES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def labels():
+    rng = np.random.default_rng(0)
+    y = (rng.random((120, 40)) < rng.uniform(0.02, 0.8, 40)).astype(np.uint8)
+    y[:, 4] = 0  # a constant attribute must not break the correlation
+    return pd.DataFrame(y, columns=ATTRIBUTES)
+
+
+def check(fig, n_axes, source="synthetic"):
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == n_axes
+    titles = [ax.get_title() for ax in fig.axes] + [fig._suptitle.get_text() if fig._suptitle else ""]
+    assert any(source in t for t in titles)
+    assert plt.get_fignums() == []   # nothing left open in pyplot
+
+
+def tick_texts(ax, axis="y"):
+    return [t.get_text() for t in (ax.get_yticklabels() if axis == "y" else ax.get_xticklabels())]
+
+
+def test_positive_rates_from_table_and_rates(labels):
+    fig = plots.positive_rates(labels, source="synthetic")
+    check(fig, 1)
+    names = tick_texts(fig.axes[0])
+    assert len(names) == 40 and "5 o'Clock Shadow" in names
+    rates = labels.mean().to_numpy()
+    assert names[-1] == plots._name(ATTRIBUTES[int(np.argmax(rates))])   # sorted, most common on top
+    check(plots.positive_rates(rates, source="synthetic"), 1)
+
+
+def test_correlation_heatmap_is_clustered(labels):
+    fig = plots.correlation_heatmap(labels, source="synthetic")
+    check(fig, 2)   # heatmap + colorbar
+    names = tick_texts(fig.axes[0])
+    assert sorted(names) == sorted(plots._name(a) for a in ATTRIBUTES)
+    assert names != [plots._name(a) for a in ATTRIBUTES]   # reordered by the clustering
+    plain = plots.correlation_heatmap(labels.to_numpy(), source="synthetic", cluster=False)
+    assert tick_texts(plain.axes[0]) == [plots._name(a) for a in ATTRIBUTES]
+
+
+def test_sample_grid_accepts_arrays_and_pil(labels):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (7, 3, 32, 32), dtype=np.uint8)
+    fig = plots.sample_grid(images, labels.iloc[:7], ncols=4, source="synthetic")
+    check(fig, 8)
+    row = labels.iloc[0]
+    first = fig.axes[0].get_title()
+    assert all(plots._name(a) in first for a in row[row == 1].index[:4])
+    pil = [Image.fromarray(img.transpose(1, 2, 0)) for img in images[:3]]
+    fig = plots.sample_grid(pil, labels.to_numpy()[:3], ncols=3, show_attrs=["Male", "Smiling"], source="synthetic")
+    check(fig, 3)
+    assert all(set(ax.get_title().split("\n")) <= {"Male", "Smiling", "(none)"} for ax in fig.axes)
+    gray = rng.integers(0, 256, (2, 1, 36, 36), dtype=np.uint8)
+    check(plots.sample_grid(gray, np.eye(2, dtype=np.uint8), attrs=["Male", "Bald"], source="synthetic"), 6)
+    with pytest.raises(ValueError, match="label rows"):
+        plots.sample_grid(images, labels.iloc[:3])
+
+
+def test_training_curves():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.7, 0.5, 0.4], "val_loss": [0.7, 0.6, 0.6],
+                            "val_accuracy": [0.8, 0.85, 0.86]})
+    fig = plots.training_curves([history, history.drop(columns="val_accuracy")], names=["a", "b"], source="synthetic")
+    check(fig, 3)
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2, 1]
+    check(plots.training_curves(history, keys=("train_loss",), source="synthetic"), 1)
+
+
+def test_per_attribute_bars_with_baseline(labels):
+    rng = np.random.default_rng(2)
+    table, _ = metrics.evaluate(labels.to_numpy(), rng.random(labels.shape))
+    fig = plots.per_attribute_bars(table, "accuracy", "majority_accuracy", source="synthetic")
+    check(fig, 1)
+    assert len(fig.axes[0].patches) == 80 and len(tick_texts(fig.axes[0])) == 40
+    with pytest.raises(ValueError, match="not in the table"):
+        plots.per_attribute_bars(table, "auc")
+
+
+def test_masks_affinity_delta_cost():
+    rng = np.random.default_rng(3)
+    face = rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    fig = plots.heatmap_masks(face, rng.random((8, 6, 6)), GROUP_NAMES, source="synthetic")
+    check(fig, 10)   # 9 panels on a 2 x 5 grid
+    assert [ax.get_title() for ax in fig.axes[1:9]] == GROUP_NAMES
+    assert fig.axes[1].images[1].get_extent() == pytest.approx((-0.5, 47.5, 47.5, -0.5))  # stretched over the face
+    fig = plots.affinity_heatmap(rng.random((40, 40)), title="GAL affinity", source="synthetic")
+    check(fig, 2)
+    assert len(tick_texts(fig.axes[0], "x")) == 40
+    deltas = pd.DataFrame(rng.normal(0, 0.02, (40, 3)), index=ATTRIBUTES, columns=["xception", "pse", "gal"])
+    fig = plots.delta_heatmap(deltas, source="synthetic")
+    check(fig, 2)
+    assert tick_texts(fig.axes[0], "x") == ["xception", "pse", "gal"]
+    costs = pd.DataFrame({"params": [1e5, 2e7, np.nan], "mean_accuracy": [0.8, 0.9, 0.85],
+                          "run": ["facenet", "xception", "no cost"]})
+    fig = plots.cost_scatter(costs, "params", "mean_accuracy", "run", logx=True, source="synthetic")
+    check(fig, 1)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["facenet", "xception"]
+
+
+def test_a_figure_renders(labels):
+    fig = plots.positive_rates(labels, source="synthetic")
+    fig.canvas.draw()   # layout and drawing do not fail under Agg
