@@ -199,6 +199,45 @@ def cost_scatter(df: pd.DataFrame, x: str, y: str, label: str | None = None, sou
     return fig
 
 
+# The nine attributes of BLAN's Fig. 3, in its panel order (a)-(i).
+BLAN_FIG3_ATTRS = ["Bags_Under_Eyes", "Big_Nose", "Big_Lips", "Black_Hair", "Blond_Hair", "Brown_Hair",
+                   "Oval_Face", "Young", "Arched_Eyebrows"]
+
+
+def level_accuracy_figure(table: pd.DataFrame, attrs: Sequence[str] | None = None, fused: str | None = "fused",
+                          source: str = "", ncols: int = 3,
+                          title: str = "Accuracy of each attribute classifier") -> Figure:
+    """BLAN's Fig. 3: one panel per attribute, one bar per classifier (``table``: rows =
+    attributes, columns = e.g. AC1..AC4 and ``fused``, accuracies in [0, 1]); the best
+    classifier is orange, the fused output grey. ``attrs``: the panels (default: the
+    paper's nine). Used in notebook 06."""
+    attrs = list(attrs or BLAN_FIG3_ATTRS)
+    missing = [a for a in attrs if a not in table.index]
+    if missing:
+        raise ValueError(f"attributes {missing} not in the table's rows; it has {list(table.index)[:5]} ...")
+    columns = [str(c) for c in table.columns]
+    nrows = -(-len(attrs) // ncols)
+    fig = _figure(3.0 * ncols, 2.3 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes[len(attrs):]:
+        ax.axis("off")
+    for ax, attr in zip(axes, attrs):
+        values = table.loc[attr].to_numpy(dtype=np.float64) * 100
+        levels = [i for i, c in enumerate(columns) if c != fused]
+        best = levels[int(np.nanargmax(values[levels]))]
+        colors = ["0.6" if c == fused else "tab:orange" if i == best else "tab:blue" for i, c in enumerate(columns)]
+        ax.bar(columns, values, color=colors)
+        low, high = np.nanmin(values), np.nanmax(values)
+        pad = max(0.4 * (high - low), 0.5)
+        ax.set_ylim(max(low - pad, 0), min(high + pad, 100))
+        ax.set_title(_name(attr), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("accuracy (%)", fontsize=8)
+    fig.suptitle(_title(title, source))
+    return fig
+
+
 def _matrix(table: pd.DataFrame, title: str, **heatmap_kw) -> Figure:
     """A labelled square heatmap sized for 40 x 40."""
     side = 0.2 * len(table) + 2.5

@@ -1,10 +1,13 @@
 """BLAN (models/blan.py): Tables 1-2 shapes, RDAM, LMIM, score fusion, eq. (8), the contract."""
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from faceattr_nb import models, train
+from faceattr_nb import models, plots, train
+from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.models.blan import RDAM, K, feature_sides
 from tests.helpers import toy_cache
 
@@ -178,3 +181,13 @@ def test_fit_records_every_named_loss(tmp_path):
     run = train.fit(model, data, data, cfg, name="blan_test", runs_dir=tmp_path, progress=False)
     assert {f"train_{k}" for k in LOSS_NAMES} <= set(run.history.columns)
     assert run.record["model"] == "blan" and run.record["params"] > 0
+
+
+def test_level_accuracy_figure_draws_fig_3():
+    table = pd.DataFrame(np.random.default_rng(0).uniform(0.6, 0.95, (40, 5)), index=ATTRIBUTES,
+                         columns=["AC1", "AC2", "AC3", "AC4", "fused"])
+    fig = plots.level_accuracy_figure(table, source="synthetic")
+    assert sum(ax.get_visible() and ax.axison for ax in fig.axes) == 9
+    assert "synthetic" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match="Smiling"):
+        plots.level_accuracy_figure(table.drop(index="Smiling"), attrs=["Smiling"])
