@@ -20,10 +20,10 @@ torch.set_num_threads(1)
 TINY = "test_resnet"
 
 
-def tiny_xception(**kw) -> nn.Module:
+def tiny_xception(backbone: str = TINY, **kw) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the random-backbone warning, tested below
-        return models.create("xception", backbone=TINY, **kw)
+        return models.create("xception", backbone=backbone, **kw)
 
 
 def state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -75,6 +75,12 @@ def test_xception_head_is_gap_dropout_dense40():
     assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.5
     assert model.fc.in_features == model.backbone.num_features and model.fc.out_features == 40
     assert model(torch.zeros(2, 3, 48, 48))["features"].shape == (2, model.backbone.num_features)
+
+
+def test_backbone_with_a_hidden_head_layer():
+    model = tiny_xception(backbone="mobilenetv3_small_050")  # pools 288 channels, then a 1024-unit layer
+    assert model.fc.in_features == 1024
+    assert model(torch.zeros(2, 3, 48, 48))["logits"].shape == (2, 40)
 
 
 def test_frozen_phase_leaves_backbone_unchanged_and_phase2_changes_it():

@@ -85,7 +85,9 @@ class XceptionTransfer(nn.Module):
         self.backbone_name = check_backbone(backbone)
         self.backbone = create_backbone(self.backbone_name, pretrained, weights)
         self.dropout = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(self.backbone.num_features, num_attrs)
+        # (B, C) width: num_features, or the hidden head layer some timm models keep (MobileNetV3: 1024)
+        self.num_features = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
+        self.fc = nn.Linear(self.num_features, num_attrs)
         self.frozen = False
         # Inputs come normalised with ImageNet mean/std; legacy_xception's weights expect
         # (x - 0.5) / 0.5. One affine map per channel turns the first into the second.
