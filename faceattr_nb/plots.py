@@ -10,6 +10,7 @@ is appended to each title, so a figure drawn from generated faces always
 says so. Tables behind the figures live in ``metrics``
 (``label_correlation``, ``strongest_pairs``). Used in notebooks 01-07.
 """
+import os
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -236,6 +237,134 @@ def level_accuracy_figure(table: pd.DataFrame, attrs: Sequence[str] | None = Non
         ax.set_ylabel("accuracy (%)", fontsize=8)
     fig.suptitle(_title(title, source))
     return fig
+
+
+def metric_bars(df: pd.DataFrame, columns: Sequence[str] = ("accuracy", "balanced_accuracy", "f1"),
+                sort_by: str | None = "positive_rate", source: str = "", title: str | None = None) -> Figure:
+    """Several per-attribute metrics side by side (``df`` indexed by attribute), one group
+    of bars per attribute, sorted by ``sort_by`` (default: rarest attribute first), so
+    accuracy that stays high while F1 falls to 0 shows where the mean flatters. Used in notebook 07."""
+    missing = [c for c in [*columns, *([sort_by] if sort_by else [])] if c not in df.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not in the table; it has {list(df.columns)}")
+    table = df.sort_values(sort_by) if sort_by else df
+    fig = _figure(7.5, 0.26 * len(table) + 1.5)
+    ax = fig.subplots()
+    y, height = np.arange(len(table)), 0.8 / len(columns)
+    for i, column in enumerate(columns):
+        ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[column], height=height, label=column)
+    labels = [f"{_name(a)} ({table.loc[a, sort_by]:.0%})" if sort_by == "positive_rate" else _name(a)
+              for a in table.index]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(-0.6, len(table) - 0.4), xlabel="score",
+           title=_title(title or "Accuracy, balanced accuracy and F1 per attribute", source))
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def threshold_gain_bars(gain: pd.DataFrame, spread: pd.DataFrame | None = None, source: str = "") -> Figure:
+    """Per-attribute gain of thresholds tuned on validation, scored on test (bars,
+    ``thresholds.threshold_gain``), beside the gain on held-out identity folds, mean ± std
+    (``thresholds.cv_threshold_spread``). Used in notebook 07."""
+    metric = gain.attrs.get("metric", "f1")
+    table = gain.sort_values("gain")
+    fig = _figure(7, 0.22 * len(table) + 1.5)
+    ax = fig.subplots()
+    y = np.arange(len(table))
+    ax.barh(y, table["gain"], height=0.6, color="tab:blue", label="test gain (tuned on val)")
+    if spread is not None:
+        cv = spread.reindex(table.index)
+        ax.errorbar(cv["gain_mean"], y, xerr=cv["gain_std"], fmt="o", ms=3, color="tab:orange",
+                    label=f"held-out fold gain, mean ± std ({spread.attrs.get('n_splits', '?')} identity folds)")
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
+    ax.set(xlabel=f"{metric} gain over threshold 0.5", ylim=(-0.6, len(table) - 0.4),
+           title=_title(f"What per-attribute thresholds buy ({metric})", source))
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def threshold_curves(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | None = None,
+                     show: Sequence[str] | None = None, thresholds: np.ndarray | None = None,
+                     threshold: float = 0.5, source: str = "") -> Figure:
+    """For each attribute of ``show`` (default: the first four): precision, recall and F1
+    against the decision threshold (left) and the scores of positive and negative faces
+    (right), with ``threshold`` (grey) and the tuned per-attribute ``thresholds`` (red)
+    marked. The static face of ``threshold_explorer``. Used in notebook 07."""
+    y, probs = np.asarray(y), np.asarray(probs, dtype=np.float64)
+    names = list(attrs or (ATTRIBUTES if probs.shape[1] == len(ATTRIBUTES) else range(probs.shape[1])))
+    show = list(show or names[:4])
+    fig = _figure(9, 2.4 * len(show) + 0.6)
+    axes = np.atleast_2d(fig.subplots(len(show), 2, squeeze=False))
+    grid = np.linspace(0.01, 0.99, 99)
+    for (left, right), attr in zip(axes, show):
+        a = names.index(attr)
+        pred = probs[:, a, None] >= grid  # (N, T)
+        truth = y[:, a, None].astype(bool)
+        tp, fp, fn = (pred & truth).sum(0), (pred & ~truth).sum(0), (~pred & truth).sum(0)
+        precision = np.divide(tp, tp + fp, out=np.zeros(len(grid)), where=tp + fp > 0)
+        recall = np.divide(tp, tp + fn, out=np.zeros(len(grid)), where=tp + fn > 0)
+        f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(grid)), where=2 * tp + fp + fn > 0)
+        for values, label in ((precision, "precision"), (recall, "recall"), (f1, "F1")):
+            left.plot(grid, values, label=label)
+        right.hist([probs[~truth[:, 0], a], probs[truth[:, 0], a]], bins=20, range=(0, 1),
+                   label=["negative faces", "positive faces"], color=["0.6", "tab:green"])
+        for ax in (left, right):
+            ax.axvline(threshold, color="0.3", ls="--", lw=1)
+            if thresholds is not None:
+                ax.axvline(thresholds[a], color="tab:red", lw=1.2)
+        at = probs[:, a] >= threshold
+        tp_t, fp_t, fn_t = int((at & truth[:, 0]).sum()), int((at & ~truth[:, 0]).sum()), int((~at & truth[:, 0]).sum())
+        left.set_title(f"at {threshold:.2f}: TP {tp_t}, FP {fp_t}, FN {fn_t}, "
+                       f"F1 {2 * tp_t / max(2 * tp_t + fp_t + fn_t, 1):.3f}", fontsize=8)
+        left.set(ylim=(0, 1.02), ylabel=_name(attr), xlabel="threshold")
+        right.set(xlabel="predicted probability", yscale="log")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].legend(fontsize=7)
+    fig.suptitle(_title("Threshold against precision, recall and F1 (grey: 0.5, red: tuned on val)", source))
+    return fig
+
+
+def interactive_available() -> bool:
+    """True in a live Jupyter kernel with ipywidgets; False under pytest/nbmake
+    (PYTEST_CURRENT_TEST is inherited by its kernels), in scripts, or with FACEATTR_STATIC=1."""
+    if os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("FACEATTR_STATIC"):
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def threshold_explorer(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | None = None,
+                       thresholds: np.ndarray | None = None, source: str = "", interactive: bool | None = None):
+    """An attribute menu and a threshold slider over ``threshold_curves`` (ipywidgets), or,
+    where widgets cannot run (``interactive_available``), the static figure for the four
+    attributes whose tuned threshold lies farthest from 0.5. Used in notebook 07."""
+    probs = np.asarray(probs, dtype=np.float64)
+    names = list(attrs or ATTRIBUTES)
+    tuned = np.full(len(names), 0.5) if thresholds is None else np.asarray(thresholds)
+    if not (interactive_available() if interactive is None else interactive):
+        farthest = [names[i] for i in np.argsort(-np.abs(tuned - 0.5), kind="stable")[:4]]
+        return threshold_curves(y, probs, names, farthest, thresholds, source=source)
+    import ipywidgets as widgets
+    from IPython.display import display
+    menu = widgets.Dropdown(options=names, description="attribute")
+    slider = widgets.FloatSlider(value=0.5, min=0.01, max=0.99, step=0.01, description="threshold")
+    out = widgets.Output()
+
+    def draw(_=None):
+        with out:
+            out.clear_output(wait=True)
+            display(threshold_curves(y, probs, names, [menu.value], thresholds, slider.value, source))
+
+    menu.observe(draw, "value")
+    slider.observe(draw, "value")
+    draw()
+    return widgets.VBox([widgets.HBox([menu, slider]), out])
 
 
 def _matrix(table: pd.DataFrame, title: str, **heatmap_kw) -> Figure:
