@@ -128,3 +128,33 @@ def attribute_metrics(record: dict, split: str | None = None) -> pd.DataFrame:
 def history(record: dict) -> pd.DataFrame:
     """The per-epoch history (epoch, train_loss, val_loss, val_accuracy, lr, seconds, ...)."""
     return pd.DataFrame(record["history"])
+
+
+def matches(record: dict, setup) -> bool:
+    """Whether ``record`` was trained on the data and profile of ``setup`` (a ``config.Setup``),
+    so that its splits can be rebuilt and its model re-scored here."""
+    profile = record["setup"].get("profile") if isinstance(record["setup"], dict) else None
+    name = profile.get("name") if isinstance(profile, dict) else profile
+    return record["data"] == setup.source and name == setup.profile.name
+
+
+def predictions(record: dict, setup, split_names: tuple[str, ...] = ("val", "test"),
+                batch_size: int = 256) -> dict[str, dict]:
+    """Rebuild the run's model from its folder (``train.load_model``) and predict on the
+    setup's splits at the run's image size: {split: {"y", "probs", "identity"}}, arrays
+    (N, A), (N, A), (N,). Raises ValueError when the run used other data or another profile."""
+    from faceattr_nb import train
+    from faceattr_nb.data.splits import load_splits
+    if not matches(record, setup):
+        raise ValueError(f"run {record['name']} was trained on {record['data']!r} data in another profile; "
+                         f"this setup is {setup.source!r} / {setup.profile.name!r}: resolve the same "
+                         "profile and data (FACEATTR_PROFILE, FACEATTR_DATA) to re-score it")
+    model = train.load_model(Path(record["path"]).parent, device=setup.device)
+    splits = load_splits(setup, img_size=int(record["img_size"]), gray=record.get("channels") == 1,
+                         attrs=record.get("attrs"))
+    out = {}
+    for split in split_names:
+        cache = splits[split]
+        out[split] = {"y": cache.y.numpy(), "probs": train.predict(model, cache, batch_size),
+                      "identity": cache.identity}
+    return out

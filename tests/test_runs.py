@@ -94,3 +94,29 @@ def test_runs_sorted_by_creation(tmp_path):
     write(tmp_path, "early", complete_record("early", "2025-01-01T00:00:00+00:00"))
     assert runs.list_runs(tmp_path).name.tolist() == ["early", "late"]
     assert set(runs.load_runs(tmp_path)) == {"early", "late"}
+
+
+def test_predictions_rebuild_the_model_from_its_run(tmp_path, monkeypatch):
+    import numpy as np
+
+    from faceattr_nb import config, models, train
+    from faceattr_nb.data import splits as splits_module
+    from tests.helpers import toy_cache
+
+    caches = {"train": toy_cache(16, seed=0), "val": toy_cache(8, seed=1), "test": toy_cache(8, seed=2)}
+    setup = config.Setup(config.get_profile("smoke"), tmp_path, "synthetic", tmp_path / "runs", "cpu")
+    model = models.create("scratch_cnn", widths=(4, 4), dense=(8,), grid=2)
+    cfg = train.TrainConfig(epochs=1, batch_size=8, seed=0)
+    train.fit(model, caches["train"], caches["val"], cfg, test=caches["test"], name="toy", setup=setup,
+              progress=False)
+    monkeypatch.setattr(splits_module, "load_splits", lambda *args, **kwargs: caches)
+    record = runs.load_run(tmp_path / "runs" / "toy")
+    assert runs.matches(record, setup)
+    out = runs.predictions(record, setup)
+    assert out["test"]["probs"].shape == (8, 40)
+    np.testing.assert_allclose(out["test"]["probs"], train.predict(model.eval(), caches["test"]), atol=1e-6)
+    assert (out["val"]["y"] == caches["val"].y.numpy()).all() and len(out["val"]["identity"]) == 8
+    other = config.Setup(config.get_profile("cpu"), tmp_path, "synthetic", tmp_path / "runs", "cpu")
+    assert not runs.matches(record, other)
+    with pytest.raises(ValueError, match="another profile"):
+        runs.predictions(record, other)
