@@ -139,10 +139,12 @@ def matches(record: dict, setup) -> bool:
 
 
 def predictions(record: dict, setup, split_names: tuple[str, ...] = ("val", "test"),
-                batch_size: int = 256) -> dict[str, dict]:
+                batch_size: int = 256, tolerance: float = 0.005) -> dict[str, dict]:
     """Rebuild the run's model from its folder (``train.load_model``) and predict on the
     setup's splits at the run's image size: {split: {"y", "probs", "identity"}}, arrays
-    (N, A), (N, A), (N,). Raises ValueError when the run used other data or another profile."""
+    (N, A), (N, A), (N,). Raises ValueError when the run used other data or another profile,
+    or when the re-scored mean accuracy misses the record's by more than ``tolerance``
+    (bf16 on a GPU may flip a few labels; other inputs flip many)."""
     from faceattr_nb import train
     from faceattr_nb.data.splits import load_splits
     if not matches(record, setup):
@@ -157,4 +159,18 @@ def predictions(record: dict, setup, split_names: tuple[str, ...] = ("val", "tes
         cache = splits[split]
         out[split] = {"y": cache.y.numpy(), "probs": train.predict(model, cache, batch_size),
                       "identity": cache.identity}
+        _check_rescored(record, split, out[split], tolerance)
     return out
+
+
+def _check_rescored(record: dict, split: str, scored: dict, tolerance: float) -> None:
+    """Raise ValueError when re-scoring does not reproduce the record's mean accuracy at 0.5:
+    the run saw other inputs (e.g. FaceNet's face crops) or other images than ``load_splits`` gives."""
+    stated = record["summary"].get(split, {}).get("mean_accuracy")
+    if stated is None:
+        return
+    again = float(((scored["probs"] >= 0.5) == scored["y"].astype(bool)).mean())
+    if abs(again - stated) > tolerance:
+        raise ValueError(f"run {record['name']}: re-scored {split} mean accuracy {again:.4f} differs from the "
+                         f"record's {stated:.4f}; it was trained on inputs that load_splits does not rebuild "
+                         "(face crops, another split); re-score it with the notebook that trained it")

@@ -116,6 +116,9 @@ def test_predictions_rebuild_the_model_from_its_run(tmp_path, monkeypatch):
     assert out["test"]["probs"].shape == (8, 40)
     np.testing.assert_allclose(out["test"]["probs"], train.predict(model.eval(), caches["test"]), atol=1e-6)
     assert (out["val"]["y"] == caches["val"].y.numpy()).all() and len(out["val"]["identity"]) == 8
+    record["summary"]["test"]["mean_accuracy"] += 0.1  # as if the run had seen other inputs
+    with pytest.raises(ValueError, match="differs from the record's"):
+        runs.predictions(record, setup)
     other = config.Setup(config.get_profile("cpu"), tmp_path, "synthetic", tmp_path / "runs", "cpu")
     assert not runs.matches(record, other)
     with pytest.raises(ValueError, match="another profile"):
