@@ -26,7 +26,7 @@ RECORD_FIELDS: dict[str, object] = {
     "ms_per_image": math.nan, "history": [], "metrics": {}, "summary": {}, "created": None, "version": 0,
 }
 SUMMARY_COLUMNS = ["mean_accuracy", "mean_balanced_accuracy", "macro_f1", "hamming_loss", "majority_accuracy"]
-LIST_COLUMNS = ["name", "model", "data", "profile", "img_size", "params", "flops", "ms_per_image",
+LIST_COLUMNS = ["name", "model", "data", "profile", "num_attrs", "img_size", "params", "flops", "ms_per_image",
                 *SUMMARY_COLUMNS, "split", "created", "path"]
 
 
@@ -83,6 +83,8 @@ def run_row(record: dict) -> dict:
     row = {k: record.get(k) for k in ("name", "model", "data", "img_size", "params", "flops",
                                       "ms_per_image", "created", "path")}
     row["profile"] = profile.get("name") if isinstance(profile, dict) else profile
+    attrs = record.get("attrs") or record["metrics"].get(split or "", {})
+    row["num_attrs"] = len(attrs) if attrs else math.nan
     row.update({k: summary.get(k, math.nan) for k in SUMMARY_COLUMNS})
     row["split"] = split
     return row
@@ -91,7 +93,7 @@ def run_row(record: dict) -> dict:
 def list_runs(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run record ``<runs_dir>/<name>/record.json``, sorted by creation time.
 
-    Columns: name, model, data, profile, img_size, params, flops, ms_per_image,
+    Columns: name, model, data, profile, num_attrs, img_size, params, flops, ms_per_image,
     mean_accuracy, mean_balanced_accuracy, macro_f1, hamming_loss,
     majority_accuracy (of the test split, else val; ``split`` says which),
     created, path. Unreadable records are skipped with a warning; an empty or
@@ -106,7 +108,7 @@ def list_runs(runs_dir: str | Path) -> pd.DataFrame:
             continue
         rows.append(run_row(record))
     table = pd.DataFrame(rows, columns=LIST_COLUMNS)
-    numeric = ["img_size", "params", "flops", "ms_per_image", *SUMMARY_COLUMNS]
+    numeric = ["num_attrs", "img_size", "params", "flops", "ms_per_image", *SUMMARY_COLUMNS]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
     return table.sort_values(["created", "name"], na_position="first").reset_index(drop=True)
 
@@ -174,3 +176,22 @@ def _check_rescored(record: dict, split: str, scored: dict, tolerance: float) ->
         raise ValueError(f"run {record['name']}: re-scored {split} mean accuracy {again:.4f} differs from the "
                          f"record's {stated:.4f}; it was trained on inputs that load_splits does not rebuild "
                          "(face crops, another split); re-score it with the notebook that trained it")
+
+
+def rescore_best(records: dict[str, dict], setup, limit: int = 3) -> dict[str, dict]:
+    """``predictions`` of up to ``limit`` runs of the setup's profile and data that cover all
+    40 attributes, highest mean accuracy (test, else val) first: {name: {split: {...}}}.
+    Runs that cannot be re-scored (face crops, missing checkpoint) are skipped with a printed reason."""
+    from faceattr_nb.attributes import ATTRIBUTES
+    rows = pd.DataFrame([{**run_row(r), "name": key} for key, r in records.items()], columns=LIST_COLUMNS)
+    scored = {}
+    for name in rows.sort_values("mean_accuracy", ascending=False).name:
+        record = records[name]
+        if len(scored) == limit or not matches(record, setup) or \
+                len(record.get("attrs") or ATTRIBUTES) != len(ATTRIBUTES):
+            continue
+        try:
+            scored[name] = predictions(record, setup)
+        except (FileNotFoundError, ValueError, RuntimeError) as err:
+            print(f"{name}: not re-scored here ({err})")
+    return scored

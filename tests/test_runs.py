@@ -41,6 +41,7 @@ def test_complete_record_loads_without_warning(tmp_path):
     row = table.iloc[0]
     assert (row["name"], row["profile"], row["data"], row["split"]) == ("a", "smoke", "synthetic", "test")
     assert row["mean_accuracy"] == 0.9 and row["majority_accuracy"] == 0.85 and math.isnan(row["flops"])
+    assert row["num_attrs"] == 40  # counted from the metrics when the record names no attrs
     assert list(table.columns) == runs.LIST_COLUMNS
     assert runs.attribute_metrics(record).loc["Bald", "f1"] == 0.5
     assert runs.history(record).val_loss.tolist() == [0.6]
@@ -116,7 +117,10 @@ def test_predictions_rebuild_the_model_from_its_run(tmp_path, monkeypatch):
     assert out["test"]["probs"].shape == (8, 40)
     np.testing.assert_allclose(out["test"]["probs"], train.predict(model.eval(), caches["test"]), atol=1e-6)
     assert (out["val"]["y"] == caches["val"].y.numpy()).all() and len(out["val"]["identity"]) == 8
+    six = dict(record, name="six", attrs=ATTRIBUTES[:6])
+    assert list(runs.rescore_best({"toy": record, "six": six}, setup)) == ["toy"]  # 40 attributes only
     record["summary"]["test"]["mean_accuracy"] += 0.1  # as if the run had seen other inputs
+    assert runs.rescore_best({"toy": record}, setup) == {}  # skipped, with the reason printed
     with pytest.raises(ValueError, match="differs from the record's"):
         runs.predictions(record, setup)
     other = config.Setup(config.get_profile("cpu"), tmp_path, "synthetic", tmp_path / "runs", "cpu")
