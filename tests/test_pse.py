@@ -116,3 +116,17 @@ def test_timm_backbone_loads_a_local_weights_file(tmp_path):
     torch.testing.assert_close(model.backbone.body.conv1.weight, ref.conv1.weight)
     out = model(torch.randn(2, 3, 32, 32))
     assert out["logits"].shape == (2, 40) and out["masks"].shape == (2, 8, 2, 2)
+
+
+def test_missing_weights_file_is_named():
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        models.create("pse_dmtl", backbone="alexnet_small", weights="nowhere.pth")
+
+
+def test_alexnet_small_loads_a_local_weights_file(tmp_path):
+    torch.manual_seed(2)
+    ref = AlexNetSmall()
+    torch.save(ref.state_dict(), tmp_path / "trunk.pth")
+    model = models.create("pse_dmtl", pse=None, weights=str(tmp_path / "trunk.pth"), img_size=32)
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[k], v), k

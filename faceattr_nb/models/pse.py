@@ -27,6 +27,7 @@ flattening them into AlexNet's fc6, so the PSE mask is the only place where a
 sub-network chooses *where* to look. Used in notebook 04.
 """
 import warnings
+from pathlib import Path
 
 import timm
 import torch
@@ -116,8 +117,13 @@ class TimmTrunk(nn.Module):
     def __init__(self, name: str, pretrained: bool, weights: str | None, feature_index: int):
         super().__init__()
         kw = {"pretrained_cfg_overlay": {"file": str(weights)}} if weights else {}
-        self.body = timm.create_model(name, features_only=True, out_indices=(feature_index,),
-                                      pretrained=pretrained or bool(weights), **kw)
+        try:
+            self.body = timm.create_model(name, features_only=True, out_indices=(feature_index,),
+                                          pretrained=pretrained or bool(weights), **kw)
+        except OSError as e:  # no internet and no cached file, or a missing weights file
+            raise RuntimeError(f"could not load weights for backbone {name!r} ({type(e).__name__}: {e}); "
+                               "without internet pass weights=PATH (a local timm checkpoint) "
+                               "or pretrained=False") from e
         self.out_channels = self.body.feature_info.channels()[-1]
         self.reduction = self.body.feature_info.reduction()[-1]
 
@@ -216,6 +222,9 @@ def feature_size(backbone: nn.Module, img_size: int) -> tuple[int, int]:
 def build_backbone(name: str, pretrained: bool, weights: str | None,
                    feature_index: int) -> nn.Module:
     """'alexnet_small' or a timm name (cut at ``feature_index``) with its weights."""
+    if weights and not Path(weights).is_file():
+        raise FileNotFoundError(f"weights file {weights} not found: pass the path of a checkpoint "
+                                f"of {name!r} (a state dict), or weights=None")
     if name == "alexnet_small":
         if pretrained:
             raise ValueError("alexnet_small has no ImageNet weights; use pretrained=False, or a timm "
