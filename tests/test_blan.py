@@ -191,3 +191,14 @@ def test_level_accuracy_figure_draws_fig_3():
     assert "synthetic" in fig._suptitle.get_text()
     with pytest.raises(ValueError, match="Smiling"):
         plots.level_accuracy_figure(table.drop(index="Smiling"), attrs=["Smiling"])
+
+
+def test_width_scales_the_encoder_and_everything_follows():
+    model = small(width=0.25, lmim_hidden=32)
+    assert model.encoder.feature_info.channels() == [16, 32, 64, 128]
+    x, y = batch(2, 48)
+    out = model(x)
+    assert [f.shape[1] for f in out["features"]] == [16, 32, 64, 128] and out["recon"].shape == x.shape
+    assert torch.isfinite(model.losses(out, y)["total"])
+    with pytest.raises(ValueError, match="width"):
+        models.create("blan", backbone="resnet18", width=0.5, pretrained=True, img_size=48)

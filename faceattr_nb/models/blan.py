@@ -163,9 +163,15 @@ def feature_sides(img_size: int) -> list[int]:
     return sides
 
 
-def build_encoder(backbone: str, pretrained: bool, weights: str | Path | None) -> nn.Module:
-    """timm ResNet whose blocks 1-4 are returned (fc and pooling removed, Sec. 3.1)."""
+def build_encoder(backbone: str, pretrained: bool, weights: str | Path | None, width: float = 1.0) -> nn.Module:
+    """timm ResNet whose blocks 1-4 are returned (fc and pooling removed, Sec. 3.1);
+    ``width`` scales the channels of blocks 1-4 (64, 128, 256, 512), random weights only."""
     kwargs = dict(features_only=True, out_indices=(1, 2, 3, 4))
+    if width != 1.0:
+        if pretrained or weights is not None:
+            raise ValueError(f"width={width} changes the encoder's channels, so ImageNet weights cannot load: "
+                             "use width=1.0 with pretrained=True / weights=PATH, or pretrained=False")
+        kwargs["channels"] = tuple(max(int(c * width), 8) for c in (64, 128, 256, 512))
     if weights is not None:
         if not Path(weights).is_file():
             raise FileNotFoundError(f"encoder weights {weights} not found: pass weights=PATH to a timm "
@@ -188,12 +194,12 @@ class BLAN(nn.Module):
     def __init__(self, backbone: str = "resnet34", pretrained: bool = False, weights: str | Path | None = None,
                  img_size: int = 256, num_attrs: int = NUM_ATTRS, alpha: float = 0.1, beta: float = 0.1,
                  gamma: float = 1.0, decoder: bool = True, rdam: bool = True, fusion: bool = True,
-                 lmim_hidden: int = 512, fusion_lr: float = 1e-4):
+                 width: float = 1.0, lmim_hidden: int = 512, fusion_lr: float = 1e-4):
         super().__init__()
         if img_size < 32:
             raise ValueError(f"BLAN needs img_size >= 32 (block 4 has stride 32), got {img_size}")
         self.img_size, self.alpha, self.beta, self.gamma, self.fusion_lr = img_size, alpha, beta, gamma, fusion_lr
-        self.encoder = build_encoder(backbone, pretrained, weights)
+        self.encoder = build_encoder(backbone, pretrained, weights, width)
         channels = self.encoder.feature_info.channels()              # [64, 128, 256, 512]
         depths = [len(getattr(self.encoder, f"layer{i}")) for i in (1, 2, 3)]  # [3, 4, 6] for ResNet-34
         self.decoder = Decoder(channels, depths) if decoder else None
@@ -272,8 +278,9 @@ def blan(alpha: float = 0.1, beta: float = 0.1, gamma: float = 1.0, backbone: st
     """BLAN with eq. (8)'s weights: alpha (LMIM), beta (reconstruction), gamma (score fusion).
 
     Defaults follow the paper: ResNet-34, alpha = beta = 0.1 (Table 6), gamma = 1
-    (Sec. 4.2), 256x256 inputs. Smaller: backbone="resnet18" or "resnet10t".
-    Other keywords (decoder, rdam, fusion, lmim_hidden, fusion_lr) go to BLAN.
+    (Sec. 4.2), 256x256 inputs. Smaller: backbone="resnet18" or "resnet10t", width=0.25
+    (a quarter of the channels), lmim_hidden=64. Other keywords (decoder, rdam, fusion,
+    width, lmim_hidden, fusion_lr) go to BLAN.
     """
     return BLAN(backbone=backbone, pretrained=pretrained, weights=weights, img_size=img_size,
                 alpha=alpha, beta=beta, gamma=gamma, **kwargs)
