@@ -202,3 +202,10 @@ def test_width_scales_the_encoder_and_everything_follows():
     assert torch.isfinite(model.losses(out, y)["total"])
     with pytest.raises(ValueError, match="width"):
         models.create("blan", backbone="resnet18", width=0.5, pretrained=True, img_size=48)
+
+
+def test_paper_table_4_is_kept_apart_from_the_cross_paper_tables():
+    from faceattr_nb import paper_results
+    table = paper_results.blan_table4().set_index("setting")
+    assert table.loc["index 6", "value"] == 91.73 and table.loc["index 1", "method"] == "Enc"
+    assert "blan_table4" not in paper_results.TABLES
