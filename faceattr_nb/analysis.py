@@ -3,7 +3,8 @@
 GAL's figure 5 is the affinity matrix averaged over images; these helpers
 compute it (``mean_output``), say how peaked its rows are (``row_entropy``)
 and how far it follows the label correlations of the training data
-(``affinity_agreement``). Used in notebook 05.
+(``affinity_agreement``) and which pairs it links most (``top_pairs``).
+Used in notebook 05.
 """
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import torch
 import torch.nn as nn
 from scipy.stats import spearmanr
 
+from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.loaders import ImageCache, batches
 
 
@@ -61,3 +63,19 @@ def affinity_agreement(affinity: np.ndarray, correlation: np.ndarray | pd.DataFr
     if np.ptp(a) == 0 or np.ptp(c) == 0:
         return float("nan")  # a constant side has no ranking (e.g. an untrained, uniform affinity)
     return float(spearmanr(a, c).statistic)
+
+
+def top_pairs(affinity: np.ndarray, correlation: np.ndarray | pd.DataFrame | None = None, k: int = 10,
+              attrs: list[str] | None = None) -> pd.DataFrame:
+    """The k attribute pairs with the largest symmetrised off-diagonal affinity.
+
+    Columns: attr_a, attr_b, weight ((M_ab + M_ba) / 2) and, with
+    ``correlation``, its phi for the same pair."""
+    a = np.asarray(affinity, dtype=np.float64)
+    names = list(attrs or (ATTRIBUTES if len(a) == len(ATTRIBUTES) else range(len(a))))
+    i, j = np.triu_indices(len(a), k=1)
+    table = pd.DataFrame({"attr_a": [names[t] for t in i], "attr_b": [names[t] for t in j],
+                          "weight": ((a + a.T) / 2)[i, j]})
+    if correlation is not None:
+        table["phi"] = np.asarray(correlation, dtype=np.float64)[i, j]
+    return table.nlargest(k, "weight").reset_index(drop=True)

@@ -145,3 +145,14 @@ def test_mean_output_averages_the_affinity_over_a_cache():
     np.testing.assert_allclose(mean, group_prior().numpy(), atol=1e-6)
     with pytest.raises(KeyError, match="affinity"):
         analysis.mean_output(build("baseline"), toy_cache(2, size=SIZE))
+
+
+def test_top_pairs_ranks_the_symmetrised_affinity():
+    m = np.full((4, 4), 0.1)
+    m[0, 2], m[2, 0], m[1, 3] = 0.5, 0.3, 0.35
+    corr = np.eye(4)
+    corr[0, 2] = 0.7
+    pairs = analysis.top_pairs(m, corr, k=2, attrs=list("abcd"))
+    assert pairs[["attr_a", "attr_b"]].values.tolist() == [["a", "c"], ["b", "d"]]
+    assert pairs["weight"].tolist() == pytest.approx([0.4, 0.225])
+    assert pairs["phi"].tolist() == pytest.approx([0.7, 0.0])
