@@ -42,7 +42,7 @@ PROFILE_TABLE: dict[str, Profile] = {
     "smoke": Profile("smoke", n_synthetic=480, img_size=48, epochs=2, batch_size=32,
                      max_train=384, max_eval=96, folds=2),
     # A laptop: a few thousand faces (or the real subset), minutes per notebook.
-    "cpu": Profile("cpu", n_synthetic=3000, img_size=64, epochs=6, batch_size=64,
+    "cpu": Profile("cpu", n_synthetic=3000, img_size=64, epochs=12, batch_size=64,
                    max_train=None, max_eval=None, folds=5, grid=True, workers=4),
     # One GPU and the real CelebA: the papers' input sizes and schedules.
     "gpu": Profile("gpu", n_synthetic=20000, img_size=224,
