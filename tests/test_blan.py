@@ -6,9 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from faceattr_nb import models, plots, train
+from faceattr_nb import models, paper_results, plots, train
 from faceattr_nb.attributes import ATTRIBUTES
-from faceattr_nb.models.blan import RDAM, K, feature_sides
+from faceattr_nb.models.blan import LMIM, RDAM, K, feature_sides
 from tests.helpers import toy_cache
 
 torch.set_num_threads(1)
@@ -108,7 +108,7 @@ def test_lmim_tells_real_pairs_from_shuffled_ones_after_a_few_steps():
 
     before = pair_losses()
     assert all(abs(r - f) < 0.05 for r, f in before)  # at the start the discriminators cannot tell
-    for _ in range(10):
+    for _ in range(15):
         out = model(x)
         loss = model.losses(out, torch.zeros(4, 40))
         opt.zero_grad()
@@ -205,7 +205,20 @@ def test_width_scales_the_encoder_and_everything_follows():
 
 
 def test_paper_table_4_is_kept_apart_from_the_cross_paper_tables():
-    from faceattr_nb import paper_results
     table = paper_results.blan_table4().set_index("setting")
     assert table.loc["index 6", "value"] == 91.73 and table.loc["index 1", "method"] == "Enc"
     assert "blan_table4" not in paper_results.TABLES
+
+
+def test_lmim_first_layer_is_a_1x1_conv_of_the_concatenation():
+    torch.manual_seed(0)
+    d = LMIM(16, dim=512, hidden=8)
+    f, t = torch.randn(3, 16, 4, 4), torch.randn(3, 512)
+    concat = nn.Conv2d(16 + 512, 8, 1)  # the paper's concat-and-convolve, written out
+    with torch.no_grad():
+        concat.weight.copy_(torch.cat([d.conv_f.weight, d.fc_t.weight[:, :, None, None]], 1))
+        concat.bias.copy_(d.conv_f.bias)
+        replicated = t[:, :, None, None].expand(-1, -1, 4, 4)  # T_i at every location
+        real = d.net(concat(torch.cat([f, replicated], 1)))
+        fake = d.net(concat(torch.cat([f.roll(1, 0), replicated], 1)))
+        torch.testing.assert_close(d.scores(f, t), (real, fake))

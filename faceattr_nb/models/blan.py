@@ -121,18 +121,24 @@ class AC(nn.Module):
 
 class LMIM(nn.Module):
     """Local mutual information maximisation (eq. 5): the concat-and-convolve
-    discriminator of local Deep InfoMax on (F_attn_i, replicated T_i) pairs."""
+    discriminator of local Deep InfoMax on (F_attn_i, replicated T_i) pairs.
+
+    Its first 1x1 convolution over the concatenation [F; T] is written as
+    W_F F + W_T T: the same numbers, without copying T to every position."""
 
     def __init__(self, channels: int, dim: int = 512, hidden: int = 512):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(channels + dim, hidden, 1), nn.ReLU(inplace=True),
-                                 nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 1, 1))
+        self.conv_f = nn.Conv2d(channels, hidden, 1)             # W_F, with the bias of the first conv
+        self.fc_t = nn.Linear(dim, hidden, bias=False)           # W_T: T_i is the same at every position
+        self.net = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(hidden, 1, 1))
 
     def scores(self, f: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of real pairs [F; T] and fake pairs [F'; T], F' from the next image: two (B, 1, H, W)."""
-        t_map = t[:, :, None, None].expand(-1, -1, *f.shape[-2:])  # (B, 512, H, W): T at every location
-        real = self.net(torch.cat([f, t_map], 1))                  # (B, 1, H, W)
-        fake = self.net(torch.cat([f.roll(1, 0), t_map], 1))       # (B, 1, H, W)
+        f_part = self.conv_f(f)                                  # (B, hidden, H, W)
+        t_part = self.fc_t(t)[:, :, None, None]                  # (B, hidden, 1, 1), broadcast over H, W
+        real = self.net(f_part + t_part)                         # (B, 1, H, W)
+        fake = self.net(f_part.roll(1, 0) + t_part)              # (B, 1, H, W): F' = the next image's map
         return real.float(), fake.float()
 
     def forward(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
