@@ -29,6 +29,7 @@ from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data import synthetic
 from faceattr_nb.data.splits import load_crops, load_splits
 
+PARTIAL = Path("/tmp/real_subset_partial.json")  # results so far, in case the command is cut off
 THROUGHPUT = {  # name: (create() arguments, gpu-profile input side, batch size, gray)
     "facenet40": (dict(attributes=ATTRIBUTES), 36, 256, True),
     "scratch_cnn": (dict(), 150, 128, False),
@@ -46,7 +47,7 @@ def throughput(root: Path, runs_dir: Path) -> dict:
         data = load_splits(setup, img_size=size, gray=gray)
         torch.manual_seed(0)
         model = models.create(name.replace("40", ""), **kw)
-        cfg = train.TrainConfig(epochs=2, batch_size=batch, lr=1e-3, optimizer="adamw", max_steps_per_epoch=15)
+        cfg = train.TrainConfig(epochs=2, batch_size=batch, lr=1e-3, optimizer="adamw", max_steps_per_epoch=10)
         run = train.fit(model, data["train"], data["val"], cfg, name=f"gpu_{name}", setup=setup, progress=False,
                         resume=False)
         out[name] = {"img_size": size, "batch_size": batch, "train_images_per_s": run.history["images_per_s"].iloc[-1],
@@ -86,6 +87,7 @@ def real_subset(root: Path, runs_dir: Path, epochs: int | None) -> dict:
                         test=data["test"], name=run_name, setup=setup, progress=False, resume=False)
         out[run_name] = {**run.summary["test"], "epochs_run": len(run.history), "seconds": time.perf_counter() - t0}
         print(run_name, out[run_name], flush=True)
+        PARTIAL.write_text(json.dumps(out, indent=1))
         if run_name == "gal_baseline":  # GAL-c: FLN from the baseline run, frozen
             torch.manual_seed(0)
             gal_c = models.create("gal", variant="c", img_size=size).load_fln(run.path.parent)
@@ -148,7 +150,7 @@ def main() -> None:
     runs_dir = args.out / "runs"
     results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     if not args.skip_throughput:
-        root = synthetic.generate(Path("/tmp/faceattr_gpu_synthetic"), 1200, seed=0, progress=False)
+        root = synthetic.generate(Path("/tmp/faceattr_gpu_synthetic"), 800, seed=0, progress=False)
         results["throughput"] = throughput(root, runs_dir)
         (args.out / "gpu_results.json").write_text(json.dumps(results, indent=1))
     if args.sweep:
