@@ -70,6 +70,16 @@ def test_scratch_cnn_has_the_reports_layer_and_parameter_counts():
     assert model(torch.zeros(1, 3, 299, 299))["logits"].shape == (1, 40)
 
 
+def test_scratch_cnn_starts_as_keras_does():
+    torch.manual_seed(0)
+    for m in models.create("scratch_cnn").modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)
+            bound = (6 / (fan_in + fan_out)) ** 0.5  # Glorot uniform
+            assert m.weight.abs().max() <= bound and m.weight.abs().max() > 0.9 * bound
+            assert not m.bias.any()
+
+
 def test_xception_head_is_gap_dropout_dense40():
     model = tiny_xception(drop_rate=0.5)
     assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.5
@@ -100,6 +110,17 @@ def test_frozen_phase_leaves_backbone_unchanged_and_phase2_changes_it():
     # timm zero-initialises the last BatchNorm of each residual block, so a few tensors
     # upstream of it get no gradient in three steps; the rest must move.
     assert "conv1.0.weight" in changed and len(changed) > 0.8 * len(list(model.backbone.parameters()))
+
+
+def test_frozen_random_base_can_keep_batch_statistics():
+    model = tiny_xception().freeze_backbone(bn_eval=False)
+    params = {k: v.detach().clone() for k, v in model.backbone.named_parameters()}
+    stats = model.backbone.conv1[1].running_mean.clone()
+    sgd_steps(model)
+    assert model.backbone.training  # BatchNorm normalises with batch statistics and records them
+    assert not torch.equal(model.backbone.conv1[1].running_mean, stats)
+    for k, v in model.backbone.named_parameters():
+        assert not v.requires_grad and torch.equal(v, params[k])
 
 
 def test_two_phase_fit_freezes_then_fine_tunes(tmp_path):

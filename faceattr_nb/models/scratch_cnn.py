@@ -21,6 +21,11 @@ adaptive average pool to 4x4 before it (the identity at 150 pixels) keeps
 the same 1,711,624 parameters at any input size. At the smoke profile's 48
 pixels the last map is 1x1 and the pool repeats it, so the first dense layer
 sees 128 distinct numbers there. No BatchNorm, no dropout, as in the report.
+Weights start as Keras starts them (Glorot uniform, zero biases): with
+PyTorch's default initialisation this ten-layer ReLU stack without
+BatchNorm stayed at the label frequencies (validation loss 0.42, balanced
+accuracy 0.5 after 6 epochs on 2,400 generated faces at 64 px), with Keras'
+it learned (0.357 and 0.59 after 4 epochs).
 Inputs are ImageNet-normalised (the course's contract) where the report
 scaled pixels to 0-1. Used in notebook 03.
 """
@@ -54,6 +59,10 @@ class ScratchCNN(nn.Module):
             layers += [nn.Linear(a, b), nn.ReLU(inplace=True)]
         self.dense = nn.Sequential(nn.Flatten(), *layers)
         self.fc = nn.Linear(sizes[-1], num_attrs)
+        for m in self.modules():  # Keras' defaults, the report's framework: Glorot uniform, zero bias
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.pool(self.features(x))  # (B, 3, 150, 150) -> (B, 128, 4, 4)

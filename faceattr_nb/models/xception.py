@@ -22,7 +22,9 @@ the Keras Xception); ``pretrained=True`` downloads timm's ImageNet weights,
 ``weights=PATH`` loads a local file through timm's
 ``pretrained_cfg_overlay=dict(file=PATH)``, and with neither the backbone is
 random, which is training from scratch, not transfer (a warning says so).
-As in Keras, a frozen base keeps its BatchNorm layers in inference mode.
+As in Keras, a frozen base keeps its BatchNorm layers in inference mode;
+``freeze_backbone(bn_eval=False)`` lets a random base normalise with batch
+statistics instead (it has no stored ones worth keeping).
 Used in notebook 03.
 """
 import difflib
@@ -88,7 +90,7 @@ class XceptionTransfer(nn.Module):
         # (B, C) width: num_features, or the hidden head layer some timm models keep (MobileNetV3: 1024)
         self.num_features = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
         self.fc = nn.Linear(self.num_features, num_attrs)
-        self.frozen = False
+        self.backbone_eval = False
         # Inputs come normalised with ImageNet mean/std; legacy_xception's weights expect
         # (x - 0.5) / 0.5. One affine map per channel turns the first into the second.
         cfg = self.backbone.pretrained_cfg
@@ -108,23 +110,30 @@ class XceptionTransfer(nn.Module):
         bce = bce_per_attr(out["logits"], y).mean()  # binary cross entropy over the 40 sigmoid outputs
         return {"bce": bce, "total": bce}
 
-    def freeze_backbone(self) -> "XceptionTransfer":
-        """Phase 1: only the new top learns; the base's BatchNorm stays in inference mode."""
+    def freeze_backbone(self, bn_eval: bool = True) -> "XceptionTransfer":
+        """Phase 1: only the new top learns.
+
+        ``bn_eval=True`` (Keras, and right for ImageNet weights): the base runs in
+        inference mode, BatchNorm with its stored statistics. A random base has
+        no statistics to keep (mean 0, variance 1 placeholders); ``bn_eval=False``
+        lets its BatchNorm normalise with batch statistics and record them, so the
+        features the top learns on do not change when phase 2 starts.
+        """
         self.backbone.requires_grad_(False)
-        self.frozen = True
-        self.backbone.eval()
+        self.backbone_eval = bn_eval
+        self.backbone.train(self.training and not bn_eval)
         return self
 
     def unfreeze_backbone(self) -> "XceptionTransfer":
         """Phase 2: the whole network learns (give it a much lower learning rate)."""
         self.backbone.requires_grad_(True)
-        self.frozen = False
+        self.backbone_eval = False
         self.backbone.train(self.training)
         return self
 
     def train(self, mode: bool = True) -> "XceptionTransfer":
         super().train(mode)
-        if self.frozen:
+        if self.backbone_eval:
             self.backbone.eval()  # Keras: a frozen base runs BatchNorm with its moving statistics
         return self
 
