@@ -24,10 +24,14 @@ Choices the paper leaves open, made here: eq. (2) is printed as
 sigma(MLP(avg)) + MLP(max); we use CBAM's sigma(MLP(avg) + MLP(max)) [its ref. 26]
 with reduction 16, and a 7x7 Conv_F. Each classifier gives one logit per
 attribute, so the "softmax" of eqs. (6-7) over two classes is the sigmoid and
-its cross-entropy is binary. The encoder-decoder sizes need not be powers of
+its cross-entropy is binary. Every loss is a mean (over attributes, pixels or
+positions). l_SF also reaches the classifiers through the fused score. The
+paper trains W_s with its own SGD at 1e-4: ``param_groups`` gives W_s its own
+group at that rate (one optimiser type for all), and ``freeze_all_but_fusion``
+allows a fusion-only stage. The encoder-decoder sizes need not be powers of
 two: every upsampling goes to the size of the matching encoder feature. The
 flags ``decoder``, ``rdam`` and ``fusion`` switch parts off for Table 4's
-ablation. Used in notebook 06.
+ablation; ``width`` narrows the encoder for CPU profiles. Used in notebook 06.
 """
 import math
 from pathlib import Path
