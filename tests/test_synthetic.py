@@ -181,3 +181,19 @@ def test_speed_at_least_100_images_per_second(celeba):
     rate = N_IMAGES / cpu_seconds
     print(f"synthetic CelebA: {rate:.0f} images/s (CPU time of one process, 178x218)")
     assert rate >= 100, f"only {rate:.0f} images/s"
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_our_reader_agrees_with_torchvision_on_a_generated_folder(celeba, monkeypatch, split):
+    from torchvision.datasets import CelebA
+
+    from faceattr_nb.data import celeba as reader
+    monkeypatch.setattr(CelebA, "_check_integrity", lambda self: True)     # only the md5 check is bypassed
+    root, _ = celeba
+    ds = CelebA(root.parent, split=split, target_type=["attr", "identity", "bbox", "landmarks"])
+    ours = reader.split(reader.read_celeba(root.parent), split)            # torchvision's nesting, read by us
+    assert ours["image_id"].tolist() == ds.filename
+    assert torch.equal(torch.tensor(ours[ATTRIBUTES].to_numpy(np.int64)), ds.attr)
+    assert torch.equal(torch.tensor(ours["identity"].to_numpy(np.int64)), ds.identity[:, 0])
+    assert torch.equal(torch.tensor(ours[reader.BBOX].to_numpy(np.int64)), ds.bbox)
+    assert torch.equal(torch.tensor(ours[reader.LANDMARKS].to_numpy(np.int64)), ds.landmarks_align)
