@@ -4,7 +4,7 @@ Set before any test or notebook kernel starts (nbmake kernels inherit the
 environment), unless the caller chose otherwise. One OpenMP thread per
 process: the smoke models run many tiny operations, where a second thread
 costs more than it gives, and on a busy machine two spinning threads per
-process slowed notebooks 04 and 05 three- to five-fold (measured here).
+process slowed notebooks 04 and 05 three- to six-fold (measured here).
 """
 import os
 
