@@ -59,7 +59,7 @@ def throughput(root: Path, runs_dir: Path) -> dict:
     return out
 
 
-def real_subset(root: Path, runs_dir: Path, epochs: int | None) -> dict:
+def real_subset(root: Path, runs_dir: Path, epochs: int | None, only: list[str] | None = None) -> dict:
     setup = config.resolve(profile="cpu", data=root, runs_dir=runs_dir)
     P = setup.profile
     epochs = epochs or P.epochs
@@ -81,6 +81,8 @@ def real_subset(root: Path, runs_dir: Path, epochs: int | None) -> dict:
     }
     out = {}
     for run_name, (name, kw, changes) in specs.items():
+        if only and run_name not in only:
+            continue
         torch.manual_seed(0)
         t0 = time.perf_counter()
         run = train.fit(models.create(name, **kw), data["train"], data["val"], dataclasses.replace(base, **changes),
@@ -96,6 +98,8 @@ def real_subset(root: Path, runs_dir: Path, epochs: int | None) -> dict:
             out["gal_c"] = {**run_c.summary["test"], "epochs_run": len(run_c.history)}
             print("gal_c", out["gal_c"], flush=True)
     # notebook 03: the transfer model, frozen then fine-tuned (random ImageNet-less backbone: no internet)
+    if only and "xception" not in only and "facenet40_typeB" not in only:
+        return out
     torch.manual_seed(0)
     xcp = models.create("xception", backbone="legacy_xception").freeze_backbone()
     cfg = dataclasses.replace(base, lr=1e-3, optimizer="adam", weight_decay=0.0)
@@ -145,6 +149,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--sweep", action="store_true", help="also run the cpu profile's epoch sweep")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="real-subset runs to do (e.g. xception facenet40_typeB); default: all")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     runs_dir = args.out / "runs"
@@ -157,7 +163,7 @@ def main() -> None:
         results["epoch_sweep"] = epoch_sweep(runs_dir)
         (args.out / "gpu_results.json").write_text(json.dumps(results, indent=1))
     if args.real:
-        results["real_subset"] = real_subset(args.real, runs_dir, args.epochs)
+        results["real_subset"] = real_subset(args.real, runs_dir, args.epochs, args.only)
     (args.out / "gpu_results.json").write_text(json.dumps(results, indent=1))
     with tarfile.open(args.out / "records.tar.gz", "w:gz") as tar:
         for record in runs_dir.glob("*/record.json"):
