@@ -98,8 +98,17 @@ def real_subset(root: Path, runs_dir: Path, epochs: int | None, only: list[str] 
             out["gal_c"] = {**run_c.summary["test"], "epochs_run": len(run_c.history)}
             print("gal_c", out["gal_c"], flush=True)
     # notebook 03: the transfer model, frozen then fine-tuned (random ImageNet-less backbone: no internet)
-    if only and "xception" not in only and "facenet40_typeB" not in only:
+    if not only or "xception" in only:
+        out.update(transfer(data, base, setup))
+    if only and "facenet40_typeB" not in only:
         return out
+    out["facenet40_typeB"] = facenet40(setup, epochs)
+    return out
+
+
+def transfer(data: dict, base: train.TrainConfig, setup: config.Setup) -> dict:
+    """Notebook 03's transfer model on the real subset: frozen, then fine-tuned."""
+    out = {}
     torch.manual_seed(0)
     xcp = models.create("xception", backbone="legacy_xception").freeze_backbone()
     cfg = dataclasses.replace(base, lr=1e-3, optimizer="adam", weight_decay=0.0)
@@ -110,7 +119,11 @@ def real_subset(root: Path, runs_dir: Path, epochs: int | None, only: list[str] 
                     test=data["test"], name="xception_finetune", setup=setup, progress=False, resume=False)
     out["xception_finetune"] = run.summary["test"]
     print("xception", out["xception_frozen"], out["xception_finetune"], flush=True)
-    # notebook 02: FaceNet-40 on type-B gray crops
+    return out
+
+
+def facenet40(setup: config.Setup, epochs: int) -> dict:
+    """Notebook 02's FaceNet-40 on type-B gray crops of the real subset."""
     crops = load_crops(setup, kind="B")
     crops.pop("test_b", None)
     torch.manual_seed(0)
@@ -118,9 +131,8 @@ def real_subset(root: Path, runs_dir: Path, epochs: int | None, only: list[str] 
                             weight_decay=0.0, flip=False, seed=0)
     run = train.fit(models.create("facenet", attributes=ATTRIBUTES), crops["train"], crops["val"], cfg,
                     test=crops["test"], name="facenet40_typeB", setup=setup, progress=False, resume=False)
-    out["facenet40_typeB"] = run.summary["test"]
-    print("facenet40_typeB", out["facenet40_typeB"], flush=True)
-    return out
+    print("facenet40_typeB", run.summary["test"], flush=True)
+    return run.summary["test"]
 
 
 def epoch_sweep(runs_dir: Path, epochs: int = 30) -> dict:
