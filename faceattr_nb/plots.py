@@ -116,14 +116,15 @@ def training_curves(histories: pd.DataFrame | Sequence[pd.DataFrame] | dict[str,
         histories = dict(zip(names or [f"run {i}" for i in range(len(histories))], histories))
     fig = _figure(4.2 * len(keys), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(keys)))
+    lines = {}
     for ax, key in zip(axes, keys):
-        for name, history in histories.items():
+        for i, (name, history) in enumerate(histories.items()):
             history = pd.DataFrame(history)
-            if key in history:
+            if key in history:  # one colour per run in every panel, even where a run lacks a key
                 x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
-                ax.plot(x, history[key], marker="o", ms=3, label=name)
+                lines[name] = ax.plot(x, history[key], marker="o", ms=3, color=f"C{i % 10}", label=name)[0]
         ax.set(title=key, xlabel="epoch")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(lines.values(), lines.keys(), fontsize=8)
     fig.suptitle(_title("Training curves", source))
     return fig
 

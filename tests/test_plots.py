@@ -115,3 +115,15 @@ def test_masks_affinity_delta_cost():
 def test_a_figure_renders(labels):
     fig = plots.positive_rates(labels, source="synthetic")
     fig.canvas.draw()   # layout and drawing do not fail under Agg
+
+
+def test_training_curves_keep_one_colour_per_run_across_panels():
+    import matplotlib.colors as mcolors
+    a = pd.DataFrame({"epoch": [1, 2], "train_L_f": [1.0, 0.5]})                      # no L_c (a baseline)
+    b = pd.DataFrame({"epoch": [1, 2], "train_L_f": [1.1, 0.6], "train_L_c": [2.0, 1.0]})
+    fig = plots.training_curves({"baseline": a, "gal_j": b}, keys=("train_L_f", "train_L_c"))
+    left, right = fig.axes[0].lines, fig.axes[1].lines
+    colour = {line.get_label(): mcolors.to_hex(line.get_color()) for line in left}
+    assert [line.get_label() for line in right] == ["gal_j"]
+    assert mcolors.to_hex(right[0].get_color()) == colour["gal_j"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["baseline", "gal_j"]
