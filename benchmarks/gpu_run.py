@@ -110,7 +110,8 @@ def transfer(data: dict, base: train.TrainConfig, setup: config.Setup) -> dict:
     """Notebook 03's transfer model on the real subset: frozen, then fine-tuned."""
     out = {}
     torch.manual_seed(0)
-    xcp = models.create("xception", backbone="legacy_xception").freeze_backbone()
+    # random base (no internet): BatchNorm keeps batch statistics in phase 1, as notebook 03 does
+    xcp = models.create("xception", backbone="legacy_xception").freeze_backbone(bn_eval=False)
     cfg = dataclasses.replace(base, lr=1e-3, optimizer="adam", weight_decay=0.0)
     run = train.fit(xcp, data["train"], data["val"], cfg, test=data["test"], name="xception_frozen", setup=setup,
                     progress=False, resume=False)
