@@ -141,7 +141,7 @@ def matches(record: dict, setup) -> bool:
 
 
 def predictions(record: dict, setup, split_names: tuple[str, ...] = ("val", "test"),
-                batch_size: int = 256, tolerance: float = 0.005) -> dict[str, dict]:
+                batch_size: int = 256, tolerance: float = 0.005, splits: dict | None = None) -> dict[str, dict]:
     """Rebuild the run's model from its folder (``train.load_model``) and predict on the
     setup's splits at the run's image size: {split: {"y", "probs", "identity"}}, arrays
     (N, A), (N, A), (N,). Raises ValueError when the run used other data or another profile,
@@ -154,8 +154,9 @@ def predictions(record: dict, setup, split_names: tuple[str, ...] = ("val", "tes
                          f"this setup is {setup.source!r} / {setup.profile.name!r}: resolve the same "
                          "profile and data (FACEATTR_PROFILE, FACEATTR_DATA) to re-score it")
     model = train.load_model(Path(record["path"]).parent, device=setup.device)
-    splits = load_splits(setup, img_size=int(record["img_size"]), gray=record.get("channels") == 1,
-                         attrs=record.get("attrs"))
+    if splits is None:  # the caller may pass caches it already loaded at this size
+        splits = load_splits(setup, img_size=int(record["img_size"]), gray=record.get("channels") == 1,
+                             attrs=record.get("attrs"))
     out = {}
     for split in split_names:
         cache = splits[split]
@@ -184,14 +185,18 @@ def rescore_best(records: dict[str, dict], setup, limit: int = 3) -> dict[str, d
     Runs that cannot be re-scored (face crops, missing checkpoint) are skipped with a printed reason."""
     from faceattr_nb.attributes import ATTRIBUTES
     rows = pd.DataFrame([{**run_row(r), "name": key} for key, r in records.items()], columns=LIST_COLUMNS)
-    scored = {}
+    from faceattr_nb.data.splits import load_splits
+    scored, loaded = {}, {}
     for name in rows.sort_values("mean_accuracy", ascending=False).name:
         record = records[name]
         if len(scored) == limit or not matches(record, setup) or \
                 len(record.get("attrs") or ATTRIBUTES) != len(ATTRIBUTES):
             continue
+        key = (int(record["img_size"]), record.get("channels") == 1)
         try:
-            scored[name] = predictions(record, setup)
+            if key not in loaded:  # runs of one size share one set of caches
+                loaded[key] = load_splits(setup, img_size=key[0], gray=key[1], attrs=record.get("attrs"))
+            scored[name] = predictions(record, setup, splits=loaded[key])
         except (FileNotFoundError, ValueError, RuntimeError) as err:
             print(f"{name}: not re-scored here ({err})")
     return scored
