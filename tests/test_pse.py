@@ -106,18 +106,6 @@ def test_size_probe_leaves_batch_norm_statistics_alone():
     assert all(torch.equal(before[k], v) for k, v in trunk.state_dict().items())
 
 
-def test_timm_backbone_loads_a_local_weights_file(tmp_path):
-    import timm
-    torch.manual_seed(1)
-    ref = timm.create_model("resnet18", pretrained=False)
-    path = tmp_path / "resnet18.pth"
-    torch.save(ref.state_dict(), path)
-    model = models.create("pse_dmtl", pse="fc", backbone="resnet18", weights=str(path), img_size=32)
-    torch.testing.assert_close(model.backbone.body.conv1.weight, ref.conv1.weight)
-    out = model(torch.randn(2, 3, 32, 32))
-    assert out["logits"].shape == (2, 40) and out["masks"].shape == (2, 8, 2, 2)
-
-
 def test_missing_weights_file_is_named():
     with pytest.raises(FileNotFoundError, match="nowhere.pth"):
         models.create("pse_dmtl", backbone="alexnet_small", weights="nowhere.pth")

@@ -5,12 +5,9 @@ in for legacy_xception so every test runs in about a second on the CPU.
 """
 import warnings
 
-import huggingface_hub.constants
 import pytest
-import timm
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
 
 from faceattr_nb import models, train
 from faceattr_nb.models.scratch_cnn import REPORT_PARAMS
@@ -140,38 +137,6 @@ def test_two_phase_fit_freezes_then_fine_tunes(tmp_path):
     assert not torch.equal(model.backbone.conv1[0].weight, before["conv1.0.weight"])
 
 
-@pytest.mark.parametrize("suffix, num_classes", [(".pth", 0), (".safetensors", 1000)])
-def test_local_weights_file_is_loaded(tmp_path, monkeypatch, suffix, num_classes):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    torch.manual_seed(123)
-    source = timm.create_model(TINY, pretrained=False, num_classes=num_classes)  # random "pretrained" weights
-    path = tmp_path / f"weights{suffix}"
-    saved = {k: v.contiguous() for k, v in source.state_dict().items()}
-    torch.save(saved, path) if suffix == ".pth" else save_file(saved, str(path))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # neither "random" nor "missing tensors"
-        model = models.create("xception", backbone=TINY, weights=str(path))
-    loaded = model.backbone.state_dict()
-    backbone_keys = [k for k in saved if not k.startswith("fc.")]  # timm drops the 1000-class classifier
-    assert set(loaded) == set(backbone_keys)
-    for k in backbone_keys:
-        torch.testing.assert_close(loaded[k], saved[k], rtol=0, atol=0)
-
-
-def test_missing_weights_file_and_unknown_backbone_say_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="weights file"):
-        models.create("xception", backbone=TINY, weights=tmp_path / "nope.pth")
-    with pytest.raises(ValueError, match="timm has no model 'xceptoin'.*xception"):
-        models.create("xception", backbone="xceptoin")
-
-
-def test_random_backbone_warns():
+def test_random_backbone_says_it_is_not_transfer_learning():  # the other weights paths: test_backbones.py
     with pytest.warns(UserWarning, match="RANDOM weights.*not transfer learning"):
         models.create("xception", backbone=TINY)
-
-
-def test_pretrained_without_internet_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(RuntimeError, match="could not get ImageNet weights.*weights="):
-        models.create("xception", backbone=TINY, pretrained=True)

@@ -36,13 +36,13 @@ ablation; ``width`` narrows the encoder for CPU profiles. Used in notebook 06.
 import math
 from pathlib import Path
 
-import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.models.resnet import BasicBlock
 
 from faceattr_nb.attributes import NUM_ATTRS
+from faceattr_nb.models.backbones import timm_backbone
 from faceattr_nb.models.losses import bce_per_attr
 from faceattr_nb.models.registry import register
 
@@ -182,16 +182,7 @@ def build_encoder(backbone: str, pretrained: bool, weights: str | Path | None, w
             raise ValueError(f"width={width} changes the encoder's channels, so ImageNet weights cannot load: "
                              "use width=1.0 with pretrained=True / weights=PATH, or pretrained=False")
         kwargs["channels"] = tuple(max(int(c * width), 8) for c in (64, 128, 256, 512))
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"encoder weights {weights} not found: pass weights=PATH to a timm "
-                                    f"{backbone} checkpoint (.safetensors/.pth) or weights=None")
-        kwargs["pretrained_cfg_overlay"] = dict(file=str(weights))
-    try:
-        return timm.create_model(backbone, pretrained=pretrained or weights is not None, **kwargs)
-    except Exception as err:  # no internet, unknown name ...
-        raise RuntimeError(f"could not build encoder {backbone!r} (pretrained={pretrained}): {err}. Offline, use "
-                           "pretrained=False or weights=PATH to a downloaded checkpoint") from err
+    return timm_backbone(backbone, pretrained, weights, **kwargs)
 
 
 class BLAN(nn.Module):

@@ -26,14 +26,13 @@ departure: the sub-networks average-pool the re-weighted features instead of
 flattening them into AlexNet's fc6, so the PSE mask is the only place where a
 sub-network chooses *where* to look. Used in notebook 04.
 """
-import warnings
 from pathlib import Path
 
-import timm
 import torch
 import torch.nn as nn
 
 from faceattr_nb.attributes import ATTRIBUTES, GROUPS
+from faceattr_nb.models.backbones import timm_backbone
 from faceattr_nb.models.losses import softmax_ce_per_attr, two_way_to_binary
 from faceattr_nb.models.registry import register
 
@@ -116,14 +115,7 @@ class TimmTrunk(nn.Module):
 
     def __init__(self, name: str, pretrained: bool, weights: str | None, feature_index: int):
         super().__init__()
-        kw = {"pretrained_cfg_overlay": {"file": str(weights)}} if weights else {}
-        try:
-            self.body = timm.create_model(name, features_only=True, out_indices=(feature_index,),
-                                          pretrained=pretrained or bool(weights), **kw)
-        except OSError as e:  # no internet and no cached file, or a missing weights file
-            raise RuntimeError(f"could not load weights for backbone {name!r} ({type(e).__name__}: {e}); "
-                               "without internet pass weights=PATH (a local timm checkpoint) "
-                               "or pretrained=False") from e
+        self.body = timm_backbone(name, pretrained, weights, features_only=True, out_indices=(feature_index,))
         self.out_channels = self.body.feature_info.channels()[-1]
         self.reduction = self.body.feature_info.reduction()[-1]
 
@@ -233,10 +225,6 @@ def build_backbone(name: str, pretrained: bool, weights: str | None,
         if weights:
             trunk.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return trunk
-    if not (pretrained or weights):
-        warnings.warn(f"PSE-DMTL backbone {name!r} is randomly initialised (pretrained=False, "
-                      "weights=None); the paper starts from ImageNet weights: pass pretrained=True "
-                      "(internet) or weights=PATH (a local timm checkpoint)", stacklevel=3)
     return TimmTrunk(name, pretrained, weights, feature_index)
 
 

@@ -27,55 +27,21 @@ As in Keras, a frozen base keeps its BatchNorm layers in inference mode;
 statistics instead (it has no stored ones worth keeping).
 Used in notebook 03.
 """
-import difflib
-import warnings
 from pathlib import Path
 
-import timm
 import torch
 import torch.nn as nn
 
 from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
+from faceattr_nb.models.backbones import check_name, timm_backbone
 from faceattr_nb.models.losses import bce_per_attr
 from faceattr_nb.models.registry import register
 
 
-def check_backbone(name: str) -> str:
-    """``name`` if timm knows it, else a ValueError with the closest names."""
-    if timm.is_model(name):
-        return name
-    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"timm has no model {name!r}{hint} "
-                     "(timm.list_models('*xception*') lists the Xception variants)")
-
-
 def create_backbone(name: str, pretrained: bool = False, weights: str | Path | None = None) -> nn.Module:
     """timm ``name`` without its classifier (num_classes=0): images -> (B, C) after global average pooling."""
-    kwargs = dict(num_classes=0, global_pool="avg")
-    if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} not found: pass the path of a .pth or "
-                                    f".safetensors state dict of timm's {name!r}, or weights=None")
-        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
-        missing = [k for k in model.state_dict() if k not in timm.models.load_state_dict(str(path))]
-        if missing:  # timm loads non-strictly once the classifier is dropped: say what stayed random
-            warnings.warn(f"{len(missing)} backbone tensors of {name!r} are not in {path} and stay random "
-                          f"(first: {', '.join(missing[:3])}); is the file for another model?", UserWarning,
-                          stacklevel=2)
-        return model
-    if not pretrained:
-        warnings.warn(f"backbone {name!r} has RANDOM weights (pretrained=False, weights=None): this is "
-                      "training from scratch, not transfer learning. Pass pretrained=True (needs internet) "
-                      "or weights='path/to/weights.pth' for ImageNet features.", UserWarning, stacklevel=2)
-        return timm.create_model(name, pretrained=False, **kwargs)
-    try:
-        return timm.create_model(name, pretrained=True, **kwargs)
-    except Exception as e:  # no internet, no cached file, no weights for this name
-        raise RuntimeError(f"could not get ImageNet weights for {name!r} ({type(e).__name__}: {e}). "
-                           "Without internet download them elsewhere and pass weights='path/to/file', "
-                           "or use pretrained=False (a random backbone).") from e
+    return timm_backbone(name, pretrained, weights, random_note="this is training from scratch, not transfer "
+                         "learning", num_classes=0, global_pool="avg")
 
 
 class XceptionTransfer(nn.Module):
@@ -84,7 +50,7 @@ class XceptionTransfer(nn.Module):
     def __init__(self, backbone: str = "legacy_xception", pretrained: bool = False,
                  weights: str | Path | None = None, num_attrs: int = 40, drop_rate: float = 0.5):
         super().__init__()
-        self.backbone_name = check_backbone(backbone)
+        self.backbone_name = check_name(backbone)
         self.backbone = create_backbone(self.backbone_name, pretrained, weights)
         self.dropout = nn.Dropout(drop_rate)
         # (B, C) width: num_features, or the hidden head layer some timm models keep (MobileNetV3: 1024)

@@ -1,0 +1,61 @@
+"""timm backbones with their weights, the same way for every model of the course.
+
+Xception (notebook 03), the PSE-DMTL and GAL trunks (04, 05) and the BLAN
+encoder (06) all start from a timm model:
+
+* ``pretrained=True`` downloads timm's ImageNet weights (needs internet);
+* ``weights=PATH`` loads a local file through timm's
+  ``pretrained_cfg_overlay=dict(file=PATH)`` (no internet needed);
+* with neither the backbone is random, and a warning says what that changes.
+
+Each failure says what to do: an unknown name lists the closest timm names, a
+missing file is named, a failed download points to ``weights=PATH``, and a
+file that leaves some tensors random (a checkpoint of another model) warns.
+"""
+import difflib
+import warnings
+from pathlib import Path
+
+import timm
+import torch.nn as nn
+
+
+def check_name(name: str) -> str:
+    """``name`` if timm knows it, else a ValueError with the closest names."""
+    if timm.is_model(name):
+        return name
+    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ValueError(f"timm has no model {name!r}{hint} (timm.list_models('*xception*') lists, "
+                     "for example, the Xception variants)")
+
+
+def timm_backbone(name: str, pretrained: bool = False, weights: str | Path | None = None,
+                  random_note: str = "the paper starts from ImageNet weights", **kwargs) -> nn.Module:
+    """``timm.create_model(name, **kwargs)`` with ImageNet weights from timm (``pretrained``),
+    from a local file (``weights``) or random (a warning that ends with ``random_note``)."""
+    check_name(name)
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {path} not found: pass the path of a .pth or .safetensors "
+                                    f"state dict of timm's {name!r}, or weights=None")
+        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
+        stored = timm.models.load_state_dict(str(path))
+        missing = [k for k in model.state_dict() if k not in stored]
+        if missing:  # timm loads non-strictly once the classifier is dropped: say what stayed random
+            warnings.warn(f"{len(missing)} tensors of {name!r} are not in {path} and stay random "
+                          f"(first: {', '.join(missing[:3])}); is the file for another model?", UserWarning,
+                          stacklevel=3)
+        return model
+    if not pretrained:
+        warnings.warn(f"backbone {name!r} has RANDOM weights (pretrained=False, weights=None): {random_note}. "
+                      "Pass pretrained=True (needs internet) or weights='path/to/weights.pth' for ImageNet "
+                      "features.", UserWarning, stacklevel=3)
+        return timm.create_model(name, pretrained=False, **kwargs)
+    try:
+        return timm.create_model(name, pretrained=True, **kwargs)
+    except Exception as e:  # no internet, no cached file, no weights for this name
+        raise RuntimeError(f"could not get ImageNet weights for {name!r} ({type(e).__name__}: {e}). "
+                           "Without internet download them elsewhere and pass weights='path/to/file', "
+                           "or use pretrained=False (a random backbone).") from e
