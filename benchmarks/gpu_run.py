@@ -1,6 +1,6 @@
 """GPU checks in one command: throughput at the gpu profile's sizes, and the course's runs on real faces.
 
-Run on a CUDA machine from the repository root:
+Run from the repository root on a CUDA machine (the real-subset runs also work on a CPU, slowly):
 
     python benchmarks/gpu_run.py --out OUTDIR [--real PATH_TO_SHARED_DATA] [--epochs N]
 
@@ -115,10 +115,11 @@ def transfer(data: dict, base: train.TrainConfig, setup: config.Setup) -> dict:
     cfg = dataclasses.replace(base, lr=1e-3, optimizer="adam", weight_decay=0.0)
     run = train.fit(xcp, data["train"], data["val"], cfg, test=data["test"], name="xception_frozen", setup=setup,
                     progress=False, resume=False)
-    out["xception_frozen"] = run.summary["test"]
+    out["xception_frozen"] = {**run.summary["test"], "epochs_run": len(run.history)}
+    PARTIAL.write_text(json.dumps(out, indent=1))
     run = train.fit(xcp.unfreeze_backbone(), data["train"], data["val"], dataclasses.replace(cfg, lr=1e-4),
                     test=data["test"], name="xception_finetune", setup=setup, progress=False, resume=False)
-    out["xception_finetune"] = run.summary["test"]
+    out["xception_finetune"] = {**run.summary["test"], "epochs_run": len(run.history)}
     print("xception", out["xception_frozen"], out["xception_finetune"], flush=True)
     return out
 
@@ -167,7 +168,8 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     runs_dir = args.out / "runs"
-    results = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+    results = {"device": device, "torch": torch.__version__}
     if not args.skip_throughput:
         root = synthetic.generate(Path("/tmp/faceattr_gpu_synthetic"), 800, seed=0, progress=False)
         results["throughput"] = throughput(root, runs_dir)
