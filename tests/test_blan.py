@@ -13,6 +13,7 @@ from tests.helpers import toy_cache
 
 torch.set_num_threads(1)
 LOSS_NAMES = {*(f"cls_{i}" for i in range(1, 5)), *(f"lmim_{i}" for i in range(1, 5)), "rec", "sf", "total"}
+pytestmark = pytest.mark.filterwarnings("ignore:backbone .* has RANDOM weights:UserWarning")  # test_backbones.py
 
 
 def small(img_size: int = 48, **kw) -> nn.Module:
