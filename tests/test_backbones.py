@@ -39,11 +39,11 @@ def write_weights(path, num_classes: int = 1000, drop: str | None = None, seed: 
     return saved
 
 
-@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+@pytest.mark.parametrize("suffix, num_classes", [(".pth", 0), (".safetensors", 1000)])  # with or without a top
 @pytest.mark.parametrize("name", TIMM_MODELS)
-def test_local_weights_file_is_loaded(tmp_path, monkeypatch, name, suffix):
+def test_local_weights_file_is_loaded(tmp_path, monkeypatch, name, suffix, num_classes):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    saved = write_weights(tmp_path / f"weights{suffix}")
+    saved = write_weights(tmp_path / f"weights{suffix}", num_classes=num_classes)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # neither "random" nor "missing tensors"
         model = create(name, weights=str(tmp_path / f"weights{suffix}"))
