@@ -108,8 +108,9 @@ def resolve(profile: str | None = None, data: str | Path | None = None,
                 "(celeba_annotations/ + celeba_images/); see data/README.md")
         return Setup(prof, root, source, runs, device, seed)
     default = REPO_ROOT / "data" / "celeba"
-    if detect_source(default):
-        return Setup(prof, default, "celeba", runs, device, seed)
+    source = detect_source(default)
+    if source:  # CelebA, or the course's real subset, placed in data/celeba
+        return Setup(prof, default, source, runs, device, seed)
     root = REPO_ROOT / "data" / f"synthetic_{prof.n_synthetic}_s{seed}"
     if generate and not (root / "list_attr_celeba.txt").exists():
         from faceattr_nb.data.synthetic import generate as generate_faces

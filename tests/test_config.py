@@ -35,3 +35,12 @@ def test_detect_source_for_both_layouts(tmp_path):
     assert config.detect_source(tmp_path / "b") == "celeba"
     assert config.detect_source(tmp_path / "c") == "real-subset"
     assert config.detect_source(tmp_path) is None
+
+
+def test_real_subset_in_the_default_folder_is_labelled_as_such(tmp_path, monkeypatch):
+    monkeypatch.delenv("FACEATTR_DATA", raising=False)
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    (tmp_path / "data" / "celeba" / "celeba_annotations").mkdir(parents=True)
+    (tmp_path / "data" / "celeba" / "celeba_images").mkdir()
+    setup = config.resolve(profile="smoke", runs_dir=tmp_path / "runs", generate=False)
+    assert setup.source == "real-subset" and setup.data_root == tmp_path / "data" / "celeba"
