@@ -75,14 +75,19 @@ def eval_split(record: dict) -> str | None:
     return next((s for s in ("test", "val") if record["summary"].get(s)), None)
 
 
+def profile_name(record: dict) -> str | None:
+    """The profile ("smoke", "cpu", "gpu") a record was trained under; None when it does not say."""
+    profile = record["setup"].get("profile") if isinstance(record["setup"], dict) else None
+    return profile.get("name") if isinstance(profile, dict) else profile
+
+
 def run_row(record: dict) -> dict:
     """The row of ``list_runs`` for one loaded record (summary of test, else val)."""
     split = eval_split(record)
     summary = record["summary"].get(split, {}) if split else {}
-    profile = record["setup"].get("profile") if isinstance(record["setup"], dict) else None
     row = {k: record.get(k) for k in ("name", "model", "data", "img_size", "params", "flops",
                                       "ms_per_image", "created", "path")}
-    row["profile"] = profile.get("name") if isinstance(profile, dict) else profile
+    row["profile"] = profile_name(record)
     attrs = record.get("attrs") or record["metrics"].get(split or "", {})
     row["num_attrs"] = len(attrs) if attrs else math.nan
     row.update({k: summary.get(k, math.nan) for k in SUMMARY_COLUMNS})
@@ -90,32 +95,37 @@ def run_row(record: dict) -> dict:
     return row
 
 
-def list_runs(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per run record ``<runs_dir>/<name>/record.json``, sorted by creation time.
+def load_runs(runs_dir: str | Path) -> dict[str, dict]:
+    """Every readable record ``<runs_dir>/<name>/record.json`` by run name, oldest first;
+    unreadable records are skipped with a warning."""
+    records = []
+    for path in sorted(Path(runs_dir).glob("*/record.json")):
+        try:
+            records.append(load_run(path))
+        except RunRecordError as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+    records.sort(key=lambda r: (r.get("created") or "", r["name"]))
+    return {r["name"]: r for r in records}
+
+
+def runs_table(records: dict[str, dict]) -> pd.DataFrame:
+    """One row per loaded record (``load_runs``), named by its key, sorted by creation time.
 
     Columns: name, model, data, profile, num_attrs, img_size, params, flops, ms_per_image,
     mean_accuracy, mean_balanced_accuracy, macro_f1, hamming_loss,
     majority_accuracy (of the test split, else val; ``split`` says which),
-    created, path. Unreadable records are skipped with a warning; an empty or
-    missing folder gives an empty table with these columns.
+    created, path. No records give an empty table with these columns.
     """
-    rows = []
-    for path in sorted(Path(runs_dir).glob("*/record.json")):
-        try:
-            record = load_run(path)
-        except RunRecordError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
-            continue
-        rows.append(run_row(record))
-    table = pd.DataFrame(rows, columns=LIST_COLUMNS)
+    table = pd.DataFrame([{**run_row(r), "name": key} for key, r in records.items()], columns=LIST_COLUMNS)
     numeric = ["num_attrs", "img_size", "params", "flops", "ms_per_image", *SUMMARY_COLUMNS]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
     return table.sort_values(["created", "name"], na_position="first").reset_index(drop=True)
 
 
-def load_runs(runs_dir: str | Path) -> dict[str, dict]:
-    """Every readable record under ``runs_dir`` by run name (skips bad files like ``list_runs``)."""
-    return {row["name"]: load_run(row["path"]) for _, row in list_runs(runs_dir).iterrows()}
+def list_runs(runs_dir: str | Path) -> pd.DataFrame:
+    """``runs_table`` of every readable record under ``runs_dir`` (an empty or missing folder:
+    an empty table)."""
+    return runs_table(load_runs(runs_dir))
 
 
 def attribute_metrics(record: dict, split: str | None = None) -> pd.DataFrame:
@@ -135,9 +145,7 @@ def history(record: dict) -> pd.DataFrame:
 def matches(record: dict, setup) -> bool:
     """Whether ``record`` was trained on the data and profile of ``setup`` (a ``config.Setup``),
     so that its splits can be rebuilt and its model re-scored here."""
-    profile = record["setup"].get("profile") if isinstance(record["setup"], dict) else None
-    name = profile.get("name") if isinstance(profile, dict) else profile
-    return record["data"] == setup.source and name == setup.profile.name
+    return record["data"] == setup.source and profile_name(record) == setup.profile.name
 
 
 def predictions(record: dict, setup, split_names: tuple[str, ...] = ("val", "test"),
@@ -184,10 +192,9 @@ def rescore_best(records: dict[str, dict], setup, limit: int = 3) -> dict[str, d
     40 attributes, highest mean accuracy (test, else val) first: {name: {split: {...}}}.
     Runs that cannot be re-scored (face crops, missing checkpoint) are skipped with a printed reason."""
     from faceattr_nb.attributes import ATTRIBUTES
-    rows = pd.DataFrame([{**run_row(r), "name": key} for key, r in records.items()], columns=LIST_COLUMNS)
     from faceattr_nb.data.splits import load_splits
     scored, loaded = {}, {}
-    for name in rows.sort_values("mean_accuracy", ascending=False).name:
+    for name in runs_table(records).sort_values("mean_accuracy", ascending=False).name:
         record = records[name]
         if len(scored) == limit or not matches(record, setup) or \
                 len(record.get("attrs") or ATTRIBUTES) != len(ATTRIBUTES):
