@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -403,8 +403,3 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     model = models.create(record["model"], **kwargs)
     model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
     return model.to(device).eval()
-
-
-def config_fields() -> list[str]:
-    """The names of TrainConfig's fields (for notebooks that print the config)."""
-    return [f.name for f in fields(TrainConfig)]

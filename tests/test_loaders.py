@@ -65,3 +65,5 @@ def test_decode_and_build_cache_reuses_the_saved_array(tmp_path):
     ds = loaders.FaceDataset(table.iloc[1:], tmp_path, loaders.eval_transform(24))
     x, y = ds[0]
     assert x.shape == (3, 24, 24) and y.shape == (40,)
+    x, _ = loaders.FaceDataset(table.iloc[1:], tmp_path, loaders.train_transform(24))[0]  # crop, flip
+    assert x.shape == (3, 24, 24) and x.dtype == torch.float32

@@ -165,7 +165,6 @@ class PSEDMTL(nn.Module):
                              f"missing {sorted(set(ATTRIBUTES) - set(order))}, "
                              f"repeated {sorted({a for a in order if order.count(a) > 1})}")
         self.pse, self.group_names = pse, list(groups)
-        self.group_attrs = {g: list(m) for g, m in groups.items()}
         self.backbone = backbone
         self.subnets = nn.ModuleList(
             SubNetwork(backbone.out_channels, width, len(m), pse, size, hidden, dropout, reduction)
