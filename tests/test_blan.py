@@ -163,6 +163,8 @@ def test_ablation_switches():
     assert enc.parameter_table()["decoder"] == 0 and enc.parameter_table()["rdam"] == 0
     plain = small(rdam=False)
     assert plain(x)["features"][0].shape == (2, 64, 12, 12)
+    assert not [k for k in plain.state_dict() if k.startswith("rdam") and ("mlp" in k or "conv_f" in k)]  # unused
+    assert plain.parameter_table()["rdam"] < small().parameter_table()["rdam"]
     table = small().parameter_table()
     assert table["total"] == sum(p.numel() for p in small().parameters())
     assert table["inference"] == table["total"] - table["lmim"]

@@ -44,16 +44,12 @@ from timm.models.resnet import BasicBlock
 from faceattr_nb.attributes import NUM_ATTRS
 from faceattr_nb.models.backbones import timm_backbone
 from faceattr_nb.models.losses import bce_per_attr
+from faceattr_nb.models.pse import conv_bn_relu
 from faceattr_nb.models.registry import register
 
 K = 4  # attribute classifiers AC_1..AC_K, one per level
 # Table 2: kernel and stride of Conv-BN-ReLU_1, channels after Conv-BN-ReLU_1 and _2.
 AC_CONFIG = {1: (5, 4, 32, 16), 2: (3, 2, 64, 16), 3: (3, 2, 128, 64), 4: (3, 2, 256, 256)}
-
-
-def conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class Decoder(nn.Module):
@@ -89,10 +85,12 @@ class RDAM(nn.Module):
     def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7, attention: bool = True):
         super().__init__()
         self.conv = conv_bn_relu(2 * channels, channels, 3)
-        hidden = max(channels // reduction, 4)
-        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
-        self.conv_f = nn.Conv2d(2, 1, spatial_kernel, padding=spatial_kernel // 2)
         self.attention = attention
+        if attention:  # without it (Table 4, index 4) there is nothing more to learn
+            hidden = max(channels // reduction, 4)
+            self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
+                                     nn.Conv2d(hidden, channels, 1))
+            self.conv_f = nn.Conv2d(2, 1, spatial_kernel, padding=spatial_kernel // 2)
 
     def forward(self, f_enc: torch.Tensor, f_dec: torch.Tensor) -> torch.Tensor:
         f_conv = self.conv(torch.cat([f_enc, f_dec], 1))        # (B, 2C, H, W) -> (B, C, H, W)
