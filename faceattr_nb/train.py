@@ -265,7 +265,9 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     ckpt_path = run_dir / "checkpoint.pt"
     signature = json.dumps({"config": asdict(cfg), "model": getattr(model, "create_name", type(model).__name__),
                             "kwargs": getattr(model, "create_kwargs", {}), "n_train": len(train),
-                            "shape": list(train.x.shape[1:]), "source": train.source}, default=str)
+                            "shape": list(train.x.shape[1:]), "source": train.source,
+                            # the weights' names and shapes: a checkpoint of an older version of the model starts afresh
+                            "weights": [[k, list(v.shape)] for k, v in model.state_dict().items()]}, default=str)
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         if ckpt.get("signature") == signature:

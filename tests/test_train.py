@@ -70,6 +70,21 @@ def test_interrupted_and_resumed_run_ends_with_same_weights(tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_checkpoint_of_another_version_of_the_model_starts_afresh(tmp_path, capsys):
+    data, val = toy_cache(64), toy_cache(32, seed=1)
+
+    def stop_after_one(epoch, row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(Tiny(), data, val, _cfg(), name="old", runs_dir=tmp_path, progress=False,
+                  on_epoch_end=stop_after_one)
+    changed = Tiny()  # same class, kwargs and config, but its weights changed since the checkpoint
+    changed.net[-1] = nn.Linear(32, 40, bias=False)
+    run = train.fit(changed, data, val, _cfg(), name="old", runs_dir=tmp_path, progress=False)
+    assert "starting old afresh" in capsys.readouterr().out and len(run.history) == 4
+
+
 def test_nan_loss_raises_a_clear_error(tmp_path):
     class Broken(Tiny):
         def losses(self, out, y):
