@@ -43,8 +43,7 @@ def split_tables(setup: Setup) -> dict[str, tuple[pd.DataFrame, object]]:
     else:
         table = celeba.read_celeba(setup.data_root)
         folder = celeba.image_dir(setup.data_root)
-        parts = {name: (table[table["partition"] == code].reset_index(drop=True), folder)
-                 for name, code in (("train", 0), ("val", 1), ("test", 2))}
+        parts = {name: (celeba.split(table, name), folder) for name in ("train", "val", "test")}
     return {name: (cap_by_identity(t, p.max_train if name == "train" else p.max_eval, setup.seed), folder)
             for name, (t, folder) in parts.items()}
 

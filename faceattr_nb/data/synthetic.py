@@ -49,6 +49,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from faceattr_nb.attributes import ATTRIBUTES
+from faceattr_nb.data.celeba import BBOX, EXPECTED_FILES, LANDMARKS
 
 STATS_PATH = Path(__file__).with_name("celeba_stats.json")
 GENERATOR_VERSION = 1
@@ -56,10 +57,8 @@ BASE_SIZE = (178, 218)        # (W, H) of aligned CelebA
 BASE_EYES = (89.0, 111.0)     # midpoint of the eyes in the base image
 PAD = 24                      # background textures are this much larger than the image (random crops)
 JPEG_QUALITY = 90
-ANNOTATION_FILES = ("list_attr_celeba.txt", "list_eval_partition.txt", "identity_CelebA.txt",
-                    "list_landmarks_align_celeba.txt", "list_bbox_celeba.txt")
-LANDMARK_NAMES = ("lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y "
-                  "leftmouth_x leftmouth_y rightmouth_x rightmouth_y")
+ANNOTATION_FILES = tuple(official for official, _, _ in EXPECTED_FILES.values())  # the official layout's five
+LANDMARK_NAMES = " ".join(LANDMARKS)
 _IX = {a: i for i, a in enumerate(ATTRIBUTES)}
 _T9 = np.linspace(0, 1, 9)                                        # points along strands and arcs
 _HALF = np.linspace(math.pi, 2 * math.pi, 13)                     # angles of a half ellipse
@@ -683,7 +682,7 @@ def _write_annotations(root: Path, names: list, labels: np.ndarray, part: np.nda
     n = len(names)
     _write_atomic(root / "list_eval_partition.txt", [f"{f} {p}" for f, p in zip(names, part)])
     _write_atomic(root / "identity_CelebA.txt", [f"{f} {i}" for f, i in zip(names, ident)])
-    _write_atomic(root / "list_bbox_celeba.txt", [str(n), "image_id x_1 y_1 width height"]
+    _write_atomic(root / "list_bbox_celeba.txt", [str(n), "image_id " + " ".join(BBOX)]
                   + [f"{f} {b[0]:5d} {b[1]:3d} {b[2]:3d} {b[3]:3d}" for f, b in zip(names, bbox)])
     _write_atomic(root / "list_landmarks_align_celeba.txt", [str(n), LANDMARK_NAMES + " "]
                   + [f"{f} " + " ".join(f"{v:4d}" for v in lm) for f, lm in zip(names, landmarks)])
