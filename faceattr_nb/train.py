@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from faceattr_nb import metrics
 from faceattr_nb.data.loaders import ImageCache, batches
+from faceattr_nb.thresholds import apply_thresholds
 
 RECORD_VERSION = 1
 
@@ -284,6 +285,7 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
 
     epochs = tqdm(range(state["epoch"], cfg.epochs), desc=name, disable=not progress,
                   initial=state["epoch"], total=cfg.epochs)
+    val_y = val.y.cpu().numpy()  # (N, A) uint8, for the epoch's validation accuracy
     for epoch in epochs:
         if state["bad_epochs"] >= (cfg.patience or math.inf):
             print(f"early stop after epoch {epoch}: no {cfg.monitor} gain over {cfg.min_delta} "
@@ -325,7 +327,7 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
             steps.set_postfix(loss=f"{sums['total'] / n_seen:.4f}")
         # evaluate on the validation split
         val_losses, val_probs = evaluate_loss(model, val, cfg.batch_size * 2, device, amp)
-        val_acc = float(((val_probs > 0.5) == val.y.cpu().numpy().astype(bool)).mean())
+        val_acc = float((apply_thresholds(val_probs, 0.5) == val_y).mean())  # as metrics scores it
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, **{f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()},
                "train_loss": sums.get("total", math.nan) / max(n_seen, 1),
