@@ -24,6 +24,7 @@ from scipy.spatial.distance import squareform
 
 from faceattr_nb.attributes import ATTRIBUTES, display_name
 from faceattr_nb.metrics import label_correlation
+from faceattr_nb.thresholds import score_from_counts
 
 
 def positive_rates(table_or_rates: pd.DataFrame | pd.Series | np.ndarray, attrs: list[str] | None = None,
@@ -305,7 +306,7 @@ def threshold_curves(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | No
         tp, fp, fn = (pred & truth).sum(0), (pred & ~truth).sum(0), (~pred & truth).sum(0)
         precision = np.divide(tp, tp + fp, out=np.zeros(len(grid)), where=tp + fp > 0)
         recall = np.divide(tp, tp + fn, out=np.zeros(len(grid)), where=tp + fn > 0)
-        f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(grid)), where=2 * tp + fp + fn > 0)
+        f1 = score_from_counts(tp, fp, fn, 0, "f1")
         for values, label in ((precision, "precision"), (recall, "recall"), (f1, "F1")):
             left.plot(grid, values, label=label)
         right.hist([probs[~truth[:, 0], a], probs[truth[:, 0], a]], bins=20, range=(0, 1),
@@ -317,7 +318,7 @@ def threshold_curves(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | No
         at = probs[:, a] >= threshold
         tp_t, fp_t, fn_t = int((at & truth[:, 0]).sum()), int((at & ~truth[:, 0]).sum()), int((~at & truth[:, 0]).sum())
         left.set_title(f"at {threshold:.2f}: TP {tp_t}, FP {fp_t}, FN {fn_t}, "
-                       f"F1 {2 * tp_t / max(2 * tp_t + fp_t + fn_t, 1):.3f}", fontsize=8)
+                       f"F1 {score_from_counts(tp_t, fp_t, fn_t, 0, 'f1'):.3f}", fontsize=8)
         left.set(ylim=(0, 1.02), ylabel=_name(attr), xlabel="threshold")
         right.set(xlabel="predicted probability", yscale="log")
     axes[0, 0].legend(fontsize=7)
