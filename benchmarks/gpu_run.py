@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from real_subset_facenet import fit_facenet40  # beside this script
 
 from faceattr_nb import config, models, train
 from faceattr_nb.attributes import ATTRIBUTES
@@ -125,14 +126,8 @@ def transfer(data: dict, base: train.TrainConfig, setup: config.Setup) -> dict:
 
 
 def facenet40(setup: config.Setup, epochs: int) -> dict:
-    """Notebook 02's FaceNet-40 on type-B gray crops of the real subset."""
-    crops = load_crops(setup, kind="B")
-    crops.pop("test_b", None)
-    torch.manual_seed(0)
-    cfg = train.TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, optimizer="adam", schedule="cosine",
-                            weight_decay=0.0, flip=False, seed=0)
-    run = train.fit(models.create("facenet", attributes=ATTRIBUTES), crops["train"], crops["val"], cfg,
-                    test=crops["test"], name="facenet40_typeB", setup=setup, progress=False, resume=False)
+    """Notebook 02's FaceNet-40 on type-B gray crops of the real subset (real_subset_facenet.py's run)."""
+    run, _ = fit_facenet40(setup, load_crops(setup, kind="B"), epochs)
     print("facenet40_typeB", run.summary["test"], flush=True)
     return run.summary["test"]
 

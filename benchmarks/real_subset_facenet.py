@@ -18,10 +18,24 @@ from faceattr_nb.attributes import ATTRIBUTES, FACENET_ATTRIBUTES
 from faceattr_nb.data.splits import load_crops
 
 
+def facenet_config(epochs: int) -> train.TrainConfig:
+    """Notebook 02's training settings for FaceNet."""
+    return train.TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, optimizer="adam", schedule="cosine",
+                             weight_decay=0.0, flip=False, seed=0)
+
+
+def fit_facenet40(setup: config.Setup, crops: dict, epochs: int) -> tuple[train.Run, torch.nn.Module]:
+    """Notebook 02's FaceNet-40 on type-B gray crops {"train", "val", "test", ...}: the run and the model."""
+    torch.manual_seed(0)
+    wide = models.create("facenet", attributes=ATTRIBUTES)
+    run = train.fit(wide, crops["train"], crops["val"], facenet_config(epochs), test=crops["test"],
+                    name="facenet40_typeB", setup=setup, progress=False, resume=False)
+    return run, wide
+
+
 def main(root: str, out: str) -> None:
     setup = config.resolve(profile="cpu", data=root, runs_dir="/tmp/runs_real_facenet")
-    cfg = train.TrainConfig(epochs=setup.profile.epochs, batch_size=64, lr=3e-3, optimizer="adam", schedule="cosine",
-                            weight_decay=0.0, flip=False, seed=0)
+    cfg = facenet_config(setup.profile.epochs)
     results = {}
     for kind in ("A", "B"):
         t0 = time.perf_counter()
@@ -33,10 +47,7 @@ def main(root: str, out: str) -> None:
         results[f"facenet_type{kind}"] = {"report_scores": experiments.facenet_report_scores(run.metrics["test"]),
                                           **run.summary["test"], "seconds": time.perf_counter() - t0}
         if kind == "B":
-            torch.manual_seed(0)
-            wide = models.create("facenet", attributes=ATTRIBUTES)
-            run = train.fit(wide, data["train"], data["val"], cfg, test=data["test"], name="facenet40_typeB",
-                            setup=setup, progress=False, resume=False)
+            run, wide = fit_facenet40(setup, data, setup.profile.epochs)
             probs = train.predict(wide, data["test_b"])
             _, test_b = metrics.evaluate(data["test_b"].y.numpy(), probs, ATTRIBUTES,
                                          train_y=data["train"].y.numpy())
