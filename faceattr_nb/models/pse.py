@@ -213,15 +213,15 @@ def feature_size(backbone: nn.Module, img_size: int) -> tuple[int, int]:
 def build_backbone(name: str, pretrained: bool, weights: str | None,
                    feature_index: int) -> nn.Module:
     """'alexnet_small' or a timm name (cut at ``feature_index``) with its weights."""
-    if weights and not Path(weights).is_file():
-        raise FileNotFoundError(f"weights file {weights} not found: pass the path of a checkpoint "
-                                f"of {name!r} (a state dict), or weights=None")
     if name == "alexnet_small":
         if pretrained:
             raise ValueError("alexnet_small has no ImageNet weights; use pretrained=False, or a timm "
                              "backbone such as backbone='resnet18' with pretrained=True")
         trunk = AlexNetSmall()
         if weights:
+            if not Path(weights).is_file():
+                raise FileNotFoundError(f"weights file {weights} not found: pass the path of a checkpoint "
+                                        f"of {name!r} (a state dict), or weights=None")
             trunk.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return trunk
     return TimmTrunk(name, pretrained, weights, feature_index)

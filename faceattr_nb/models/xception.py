@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
-from faceattr_nb.models.backbones import check_name, timm_backbone
+from faceattr_nb.models.backbones import timm_backbone
 from faceattr_nb.models.losses import bce_per_attr
 from faceattr_nb.models.registry import register
 
@@ -50,8 +50,8 @@ class XceptionTransfer(nn.Module):
     def __init__(self, backbone: str = "legacy_xception", pretrained: bool = False,
                  weights: str | Path | None = None, num_attrs: int = 40, drop_rate: float = 0.5):
         super().__init__()
-        self.backbone_name = check_name(backbone)
-        self.backbone = create_backbone(self.backbone_name, pretrained, weights)
+        self.backbone_name = backbone
+        self.backbone = create_backbone(backbone, pretrained, weights)  # checks the name too
         self.dropout = nn.Dropout(drop_rate)
         # (B, C) width: num_features, or the hidden head layer some timm models keep (MobileNetV3: 1024)
         self.num_features = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
