@@ -169,11 +169,16 @@ def build_cache(table: pd.DataFrame, image_dir: str | Path, img_size: int, *, gr
             tmp = npy.with_suffix(".tmp.npy")
             np.save(tmp, x)
             tmp.replace(npy)
-    identity = table["identity"].to_numpy(np.int64) if "identity" in table else np.full(len(ids), -1)
+    return cache_from_table(x, table, attrs, gray, source)
+
+
+def cache_from_table(x: np.ndarray, table: pd.DataFrame, attrs: list[str], gray: bool, source: str) -> ImageCache:
+    """An ImageCache of decoded images ``x`` (N, C, S, S) uint8 with the label rows of ``table``."""
+    identity = table["identity"].to_numpy(np.int64) if "identity" in table else np.full(len(table), -1)
     return ImageCache(
-        x=torch.from_numpy(x), y=torch.from_numpy(table[attrs].to_numpy(np.uint8).copy()), ids=ids,
-        identity=identity, attrs=attrs, mean=GRAY_MEAN if gray else IMAGENET_MEAN,
-        std=GRAY_STD if gray else IMAGENET_STD, source=source)
+        x=torch.from_numpy(np.ascontiguousarray(x)), y=torch.from_numpy(table[list(attrs)].to_numpy(np.uint8).copy()),
+        ids=table["image_id"].tolist(), identity=identity, attrs=list(attrs),
+        mean=GRAY_MEAN if gray else IMAGENET_MEAN, std=GRAY_STD if gray else IMAGENET_STD, source=source)
 
 
 def train_transform(img_size: int) -> v2.Compose:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from faceattr_nb.config import REPO_ROOT, Setup
 from faceattr_nb.data import celeba
-from faceattr_nb.data.loaders import GRAY_MEAN, GRAY_STD, ImageCache, build_cache
+from faceattr_nb.data.loaders import ImageCache, build_cache, cache_from_table
 
 CACHE_DIR = REPO_ROOT / "data" / "cache"
 
@@ -57,16 +57,6 @@ def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
             for name, (table, folder) in split_tables(setup).items()}
 
 
-def cache_from_arrays(x: np.ndarray, table: pd.DataFrame, attrs: list[str], source: str) -> ImageCache:
-    """An ImageCache of gray face crops ``x`` (N, 1, S, S) uint8 with the label rows of ``table``."""
-    import torch
-    identity = table["identity"].to_numpy(np.int64) if "identity" in table else np.full(len(table), -1)
-    return ImageCache(x=torch.from_numpy(np.ascontiguousarray(x)),
-                      y=torch.from_numpy(table[list(attrs)].to_numpy(np.uint8).copy()),
-                      ids=table["image_id"].tolist(), identity=identity, attrs=list(attrs),
-                      mean=GRAY_MEAN, std=GRAY_STD, source=source)
-
-
 def load_crops(setup: Setup, kind: str = "A", attrs: list[str] | None = None, size: int = 36,
                augment: bool = True) -> dict[str, ImageCache]:
     """The FaceNet report's gray face crops (type "A" or "B") of every split, as caches.
@@ -89,7 +79,7 @@ def load_crops(setup: Setup, kind: str = "A", attrs: list[str] | None = None, si
         if "nose_x" not in table:
             table = crops.with_template_landmarks(table)
         x = crops.crop_faces(table, folder, kind=kind, size=size, workers=setup.profile.workers)
-        cache = cache_from_arrays(x, table, attrs, setup.source)
+        cache = cache_from_table(x, table, attrs, gray=True, source=setup.source)
         out[name] = augment_cache(cache) if name == "train" and augment else cache
     return out
 
