@@ -40,6 +40,7 @@ the aspect ratio as the report's reshape does. Augmentation (I, last
 paragraph): original, horizontal flip, 2x2 average blur, blur of the flip.
 Used in notebook 02 (FaceNet).
 """
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from faceattr_nb.data.celeba import BBOX, LANDMARKS
+from faceattr_nb.data.loaders import cached_array
 
 KINDS = ("A", "B")
 PADS = ("edge", "zeros")
@@ -170,20 +172,29 @@ def crop_image(path: str | Path, box: np.ndarray, size: int = 36, pad: str = "ed
 
 
 def crop_faces(table: pd.DataFrame, image_dir: str | Path, kind: str = "A", size: int = 36,
-               workers: int = 4, pad: str = "edge", box: str = "auto") -> np.ndarray:
+               workers: int = 4, pad: str = "edge", box: str = "auto",
+               cache_dir: str | Path | None = None) -> np.ndarray:
     """Type-A or type-B crops of every image of ``table``: uint8 (N, 1, size, size).
 
     ``table`` is a ``read_celeba`` table with landmarks (or face boxes); see
-    ``crop_boxes`` for ``box``. Images are read in ``workers`` threads.
+    ``crop_boxes`` for ``box``. Images are read in ``workers`` threads. With
+    ``cache_dir`` the crops are saved as ``.npy`` (keyed by the images, boxes and
+    settings) and the next call only loads them.
     """
     boxes = crop_boxes(table, kind, box)
     paths = [Path(image_dir) / i for i in table["image_id"]]
-    out = np.empty((len(paths), 1, size, size), np.uint8)
-    with ThreadPoolExecutor(workers) as pool:
-        jobs = pool.map(lambda pb: crop_image(pb[0], pb[1], size, pad), zip(paths, boxes))
-        for i, a in enumerate(tqdm(jobs, total=len(paths), desc=f"crop {kind}", leave=False)):
-            out[i, 0] = a
-    return out
+
+    def crop_all() -> np.ndarray:
+        out = np.empty((len(paths), 1, size, size), np.uint8)
+        with ThreadPoolExecutor(workers) as pool:
+            jobs = pool.map(lambda pb: crop_image(pb[0], pb[1], size, pad), zip(paths, boxes))
+            for i, a in enumerate(tqdm(jobs, total=len(paths), desc=f"crop {kind}", leave=False)):
+                out[i, 0] = a
+        return out
+
+    boxes_hash = hashlib.sha1(np.ascontiguousarray(boxes).tobytes()).hexdigest()
+    key = f"{Path(image_dir).resolve()}|{size}|{pad}|{','.join(table['image_id'])}|{boxes_hash}"
+    return cached_array(cache_dir, f"crops_{kind}{size}", key, crop_all)
 
 
 def blur_2x2(x: torch.Tensor) -> torch.Tensor:

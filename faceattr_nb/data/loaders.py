@@ -156,20 +156,26 @@ def build_cache(table: pd.DataFrame, image_dir: str | Path, img_size: int, *, gr
     """
     attrs = list(attrs or ATTRIBUTES)
     ids = table["image_id"].tolist()
-    x = None
-    if cache_dir is not None:
-        key = hashlib.sha1(f"{Path(image_dir).resolve()}|{img_size}|{gray}|{square}|{','.join(ids)}".encode())
-        npy = Path(cache_dir) / f"cache_{img_size}{'g' if gray else ''}_{key.hexdigest()[:16]}.npy"
-        if npy.exists():
-            x = np.load(npy)
-    if x is None:
-        x = decode_all([Path(image_dir) / i for i in ids], img_size, gray, square, workers)
-        if cache_dir is not None:
-            npy.parent.mkdir(parents=True, exist_ok=True)
-            tmp = npy.with_suffix(".tmp.npy")
-            np.save(tmp, x)
-            tmp.replace(npy)
+    x = cached_array(cache_dir, f"cache_{img_size}{'g' if gray else ''}",
+                     f"{Path(image_dir).resolve()}|{img_size}|{gray}|{square}|{','.join(ids)}",
+                     lambda: decode_all([Path(image_dir) / i for i in ids], img_size, gray, square, workers))
     return cache_from_table(x, table, attrs, gray, source)
+
+
+def cached_array(cache_dir: str | Path | None, prefix: str, key: str, compute) -> np.ndarray:
+    """``compute()``, saved as ``<cache_dir>/<prefix>_<hash of key>.npy`` (written atomically)
+    and loaded from there next time; no cache_dir: just ``compute()``."""
+    if cache_dir is None:
+        return compute()
+    npy = Path(cache_dir) / f"{prefix}_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy"
+    if npy.exists():
+        return np.load(npy)
+    x = compute()
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    tmp = npy.with_suffix(".tmp.npy")
+    np.save(tmp, x)
+    tmp.replace(npy)
+    return x
 
 
 def cache_from_table(x: np.ndarray, table: pd.DataFrame, attrs: list[str], gray: bool, source: str) -> ImageCache:

@@ -78,7 +78,8 @@ def load_crops(setup: Setup, kind: str = "A", attrs: list[str] | None = None, si
             continue
         if "nose_x" not in table:
             table = crops.with_template_landmarks(table)
-        x = crops.crop_faces(table, folder, kind=kind, size=size, workers=setup.profile.workers)
+        x = crops.crop_faces(table, folder, kind=kind, size=size, workers=setup.profile.workers,
+                             cache_dir=CACHE_DIR)
         cache = cache_from_table(x, table, attrs, gray=True, source=setup.source)
         out[name] = augment_cache(cache) if name == "train" and augment else cache
     return out
