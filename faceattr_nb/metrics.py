@@ -78,6 +78,13 @@ def majority_baseline(train_y: np.ndarray, eval_y: np.ndarray, attrs: list[str] 
     return table[["majority_class", "accuracy", "balanced_accuracy", "f1"]]
 
 
+def majority_summary(train_y: np.ndarray, eval_y: np.ndarray) -> dict[str, float]:
+    """``summary`` of the majority predictor of ``train_y`` scored on ``eval_y``: the floor row of
+    every comparison table (its balanced accuracy is 0.5 wherever both classes occur)."""
+    eval_y = check_labels(eval_y, "eval_y")
+    return summary(eval_y, majority_predict(train_y, len(eval_y)), train_y)
+
+
 def multilabel(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """The report's table over all labels: hamming_loss, hamming_score,
     jaccard_samples, custom_accuracy, subset_accuracy, precision/recall/f1 micro and macro."""

@@ -87,6 +87,11 @@ def test_majority_baseline_by_hand():
     # without train_y: the majority of the evaluated labels themselves
     assert metrics.per_attribute(eval_y, pred, ["a", "b", "c"])["majority_accuracy"].tolist() \
         == pytest.approx([3 / 5, 3 / 5, 3 / 5])
+    # the floor row of the comparison tables: the same predictor, summarised
+    floor = metrics.majority_summary(train_y, eval_y)
+    assert floor["mean_accuracy"] == pytest.approx((3 / 5 + 3 / 5 + 2 / 5) / 3) == floor["majority_accuracy"]
+    assert floor["mean_balanced_accuracy"] == pytest.approx(0.5)
+    assert floor["hamming_loss"] == pytest.approx(1 - floor["mean_accuracy"])
 
 
 def test_evaluate_thresholds_and_json_summary():
