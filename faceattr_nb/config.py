@@ -103,9 +103,10 @@ def resolve(profile: str | None = None, data: str | Path | None = None,
         source = detect_source(root)
         if source is None:
             raise FileNotFoundError(
-                f"CelebA not found at {root}: expected img_align_celeba/ and list_attr_celeba.txt "
-                "(official) or list_attr_celeba.csv (Kaggle), or the course's real subset "
-                "(celeba_annotations/ + celeba_images/); see data/README.md")
+                f"CelebA not found at {root} (that is {root.resolve()}: a relative path is read from the "
+                "current folder, in Jupyter the notebook's own): expected img_align_celeba/ and "
+                "list_attr_celeba.txt (official) or list_attr_celeba.csv (Kaggle), or the course's real "
+                "subset (celeba_annotations/ + celeba_images/); see data/README.md")
         return Setup(prof, root, source, runs, device, seed)
     default = REPO_ROOT / "data" / "celeba"
     source = detect_source(default)

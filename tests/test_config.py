@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from faceattr_nb import config
@@ -19,8 +21,10 @@ def test_profile_from_environment_and_bad_name(monkeypatch):
 
 
 def test_missing_data_root_says_what_was_expected(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACEATTR_DATA", str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="list_attr_celeba.txt"):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEATTR_DATA", "nowhere")
+    where = re.escape(str(tmp_path.resolve() / "nowhere"))
+    with pytest.raises(FileNotFoundError, match=rf"nowhere \(that is {where}: a relative path.*list_attr_celeba.txt"):
         config.resolve()
 
 
