@@ -95,9 +95,7 @@ def per_attribute_bars(df: pd.DataFrame, column: str = "accuracy", baseline_colu
     table = df[columns].sort_values(column) if sort else df[columns]
     fig = _figure(7, 0.22 * len(table) + 1.5)
     ax = fig.subplots()
-    y, height = np.arange(len(table)), 0.8 / len(columns)
-    for i, (c, color) in enumerate(zip(columns, ("tab:blue", "0.65"))):
-        ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[c], height=height, color=color, label=c)
+    y = _grouped_barh(ax, table, columns, colors=("tab:blue", "0.65"))
     ax.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
     ax.set(xlabel=column, ylim=(-0.6, len(table) - 0.4),
            title=_title(title or f"{column} per attribute", source))
@@ -138,11 +136,7 @@ def sample_grid(images, labels, attrs: list[str] | None = None, ncols: int = 6,
     attribute columns. Used in notebooks 01-04."""
     faces = _faces(images)
     rows = _label_rows(labels, attrs, len(faces))
-    nrows = -(-len(faces) // ncols)
-    fig = _figure(1.7 * ncols, 2.1 * nrows)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
-    for ax in axes:
-        ax.axis("off")
+    fig, axes = _panels(len(faces), ncols, 1.7, 2.1, images=True)
     for ax, face, row in zip(axes, faces, rows):
         ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
         on = [a for a, v in row.items() if v == 1 and (show_attrs is None or a in show_attrs)]
@@ -165,11 +159,7 @@ def heatmap_masks(image, masks, names: Sequence[str] | None = None, source: str 
         raise ValueError(f"{len(names)} names for {len(masks)} masks")
     height, width = face.shape[:2]
     panels = len(masks) + 1
-    nrows, ncols = -(-panels // ncols), min(ncols, panels)
-    fig = _figure(2.2 * ncols, 2.4 * nrows)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
-    for ax in axes:
-        ax.axis("off")
+    fig, axes = _panels(panels, min(ncols, panels), 2.2, 2.4, images=True)
     axes[0].imshow(face, cmap="gray" if face.ndim == 2 else None)
     axes[0].set_title("input", fontsize=8)
     for ax, mask, name in zip(axes[1:], masks, names):
@@ -219,11 +209,7 @@ def level_accuracy_figure(table: pd.DataFrame, attrs: Sequence[str] | None = Non
     if missing:
         raise ValueError(f"attributes {missing} not in the table's rows; it has {list(table.index)[:5]} ...")
     columns = [str(c) for c in table.columns]
-    nrows = -(-len(attrs) // ncols)
-    fig = _figure(3.0 * ncols, 2.3 * nrows)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
-    for ax in axes[len(attrs):]:
-        ax.axis("off")
+    fig, axes = _panels(len(attrs), ncols, 3.0, 2.3)
     for ax, attr in zip(axes, attrs):
         values = table.loc[attr].to_numpy(dtype=np.float64) * 100
         levels = [i for i, c in enumerate(columns) if c != fused]
@@ -252,9 +238,7 @@ def metric_bars(df: pd.DataFrame, columns: Sequence[str] = ("accuracy", "balance
     table = df.sort_values(sort_by) if sort_by else df
     fig = _figure(7.5, 0.26 * len(table) + 1.5)
     ax = fig.subplots()
-    y, height = np.arange(len(table)), 0.8 / len(columns)
-    for i, column in enumerate(columns):
-        ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[column], height=height, label=column)
+    y = _grouped_barh(ax, table, columns)
     labels = [f"{_name(a)} ({table.loc[a, sort_by]:.0%})" if sort_by == "positive_rate" else _name(a)
               for a in table.index]
     ax.set_yticks(y, labels, fontsize=7)
@@ -442,3 +426,23 @@ def _figure(width: float, height: float) -> Figure:
     fig = plt.figure(figsize=(width, height), layout="constrained")
     plt.close(fig)
     return fig
+
+
+def _panels(n: int, ncols: int, width: float, height: float, images: bool = False) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n`` panels in rows of ``ncols`` (each ``width`` x ``height`` inches), its axes
+    flattened; unused axes hidden, and with ``images`` every axis frame hidden too."""
+    nrows = -(-n // ncols)
+    fig = _figure(width * ncols, height * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes if images else axes[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def _grouped_barh(ax, table: pd.DataFrame, columns: Sequence[str], colors: Sequence[str] | None = None) -> np.ndarray:
+    """One group of horizontal bars per row of ``table``, one bar per column; returns the groups' y."""
+    y, height = np.arange(len(table)), 0.8 / len(columns)
+    for i, column in enumerate(columns):
+        ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[column], height=height, label=column,
+                color=colors[i] if colors else None)
+    return y
