@@ -105,8 +105,12 @@ def _latent(n: int, images_per_identity: int, rng: np.random.Generator, stats: d
     with threadpool_limits(1):                     # tiny matmuls: threads only contend on a busy box
         z_id = rng.standard_normal((n_ids, len(ATTRIBUTES))) @ _sqrt_psd(c).T      # (n_ids, A)
         z_img = rng.standard_normal((n, len(ATTRIBUTES))) @ _sqrt_psd(r - c).T     # (N, A)
-    t = ndtri(1 - np.clip(latent_rates, 1e-6, 1 - 1e-6))                          # (A,)
-    return z_id[identity] + z_img - t, identity
+    return z_id[identity] + z_img - _threshold(latent_rates), identity
+
+
+def _threshold(latent_rates: np.ndarray) -> np.ndarray:
+    """t (A,): a standard normal exceeds it with probability ``latent_rates``."""
+    return ndtri(1 - np.clip(latent_rates, 1e-6, 1 - 1e-6))
 
 
 def apply_constraints(y: np.ndarray, margin: np.ndarray) -> np.ndarray:
@@ -183,15 +187,15 @@ def sample_labels(n: int, seed: int = 0, images_per_identity: int = 20, label_no
 def calibrate_latent_rates(stats: dict, n: int = 400_000, iters: int = 15, seed: int = 1234) -> np.ndarray:
     """Copula rates such that the rates after ``apply_constraints`` match ``stats['rates']``.
 
-    Fixed-point iteration on common random numbers; run by benchmarks/celeba_stats.py.
+    Fixed-point iteration on common random numbers (drawn once); run by benchmarks/celeba_stats.py.
     """
     stats = {k: np.asarray(v, dtype=np.float64) if k != "attributes" else v for k, v in stats.items()
              if k in ("latent_corr", "identity_corr", "rates", "attributes")}
     target = stats["rates"]
     latent_rates = target.copy()
+    z, _ = _latent(n, 20, np.random.default_rng(seed), stats, np.full_like(target, 0.5))  # t = 0: the draws alone
     for _ in range(iters):
-        rng = np.random.default_rng(seed)
-        margin, _ = _latent(n, 20, rng, stats, latent_rates)
+        margin = z - _threshold(latent_rates)
         achieved = apply_constraints((margin > 0).astype(np.uint8), margin).mean(0)
         latent_rates = np.clip(latent_rates + (target - achieved), 1e-4, 1 - 1e-4)
     return latent_rates
