@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from faceattr_nb.attributes import ATTRIBUTES
-from faceattr_nb.data import synthetic
+from faceattr_nb.data import celeba, synthetic
 
 OUT = Path(__file__).resolve().parent.parent / "faceattr_nb" / "data" / "celeba_stats.json"
 GL_NODES, GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
@@ -35,13 +35,8 @@ GL_NODES, GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
 
 def read_train(annotations: Path) -> tuple[np.ndarray, np.ndarray]:
     """(N, A) 0/1 labels and (N,) identities of CelebA's training partition."""
-    attr = pd.read_csv(annotations / "list_attr_celeba.txt", sep=r"\s+", skiprows=1)
-    part = pd.read_csv(annotations / "list_eval_partition.txt", sep=r"\s+", header=None, index_col=0)[1]
-    ident = pd.read_csv(annotations / "identity_CelebA.txt", sep=r"\s+", header=None, index_col=0)[1]
-    assert list(attr.columns) == ATTRIBUTES, "unexpected header in list_attr_celeba.txt"
-    train = (part.loc[attr.index] == 0).to_numpy()
-    y = (attr.to_numpy()[train] > 0).astype(np.float64)
-    return y, ident.loc[attr.index].to_numpy()[train]
+    train = celeba.split(celeba.read_annotations(annotations), "train")
+    return train[ATTRIBUTES].to_numpy(np.float64), train["identity"].to_numpy()
 
 
 def bivariate_upper(h: np.ndarray, k: np.ndarray, rho: np.ndarray) -> np.ndarray:
