@@ -41,7 +41,6 @@ paragraph): original, horizontal flip, 2x2 average blur, blur of the flip.
 Used in notebook 02 (FaceNet).
 """
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +48,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
 
 from faceattr_nb.data.celeba import BBOX, LANDMARKS
-from faceattr_nb.data.loaders import cached_array
+from faceattr_nb.data.loaders import cached_array, map_images
 
 KINDS = ("A", "B")
 PADS = ("edge", "zeros")
@@ -185,12 +183,8 @@ def crop_faces(table: pd.DataFrame, image_dir: str | Path, kind: str = "A", size
     paths = [Path(image_dir) / i for i in table["image_id"]]
 
     def crop_all() -> np.ndarray:
-        out = np.empty((len(paths), 1, size, size), np.uint8)
-        with ThreadPoolExecutor(workers) as pool:
-            jobs = pool.map(lambda pb: crop_image(pb[0], pb[1], size, pad), zip(paths, boxes))
-            for i, a in enumerate(tqdm(jobs, total=len(paths), desc=f"crop {kind}", leave=False)):
-                out[i, 0] = a
-        return out
+        return map_images(lambda pb: crop_image(pb[0], pb[1], size, pad), list(zip(paths, boxes)), (1, size, size),
+                          workers, f"crop {kind}")
 
     boxes_hash = hashlib.sha1(np.ascontiguousarray(boxes).tobytes()).hexdigest()
     key = f"{Path(image_dir).resolve()}|{size}|{pad}|{','.join(table['image_id'])}|{boxes_hash}"

@@ -137,11 +137,15 @@ def decode_image(path: str | Path, img_size: int, gray: bool = False,
 def decode_all(paths: list[Path], img_size: int, gray: bool = False, square: bool = True,
                workers: int = 4, desc: str = "decode") -> np.ndarray:
     """Decode many images in threads (PIL releases the GIL): uint8 (N, C, S, S)."""
-    def one(p):
-        return decode_image(p, img_size, gray, square)
-    out = np.empty((len(paths), 1 if gray else 3, img_size, img_size), np.uint8)
+    return map_images(lambda p: decode_image(p, img_size, gray, square), paths,
+                      (1 if gray else 3, img_size, img_size), workers, desc)
+
+
+def map_images(fn, items: list, shape: tuple[int, ...], workers: int = 4, desc: str = "decode") -> np.ndarray:
+    """``fn(item)`` for every item, in ``workers`` threads with a progress bar, into one uint8 (N, *shape) array."""
+    out = np.empty((len(items), *shape), np.uint8)
     with ThreadPoolExecutor(workers) as pool:
-        for i, a in enumerate(tqdm(pool.map(one, paths), total=len(paths), desc=desc, leave=False)):
+        for i, a in enumerate(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False)):
             out[i] = a
     return out
 
