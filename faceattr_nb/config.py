@@ -113,7 +113,7 @@ def resolve(profile: str | None = None, data: str | Path | None = None,
     if source:  # CelebA, or the course's real subset, placed in data/celeba
         return Setup(prof, default, source, runs, device, seed)
     root = REPO_ROOT / "data" / f"synthetic_{prof.n_synthetic}_s{seed}"
-    if generate and not (root / "list_attr_celeba.txt").exists():
+    if generate:  # returns at once when the folder already holds this dataset, complete
         from faceattr_nb.data.synthetic import generate as generate_faces
         generate_faces(root, prof.n_synthetic, seed=seed)
     return Setup(prof, root, "synthetic", runs, device, seed)
