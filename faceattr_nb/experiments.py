@@ -63,7 +63,11 @@ def grouped_cv(build: Callable[[], nn.Module], data: ImageCache, cfg: TrainConfi
     return pd.concat([table, table.agg(["mean", "std"])])
 
 
+def facenet_score_key(attr: str) -> str:
+    """The name of the report's score for ``attr``: "Male_accuracy", else "<attr>_f1"."""
+    return "Male_accuracy" if attr == "Male" else f"{attr}_f1"
+
+
 def facenet_report_scores(table: pd.DataFrame) -> dict[str, float]:
     """The report's scores from a per-attribute table: accuracy for Male (balanced), F1 for the rest."""
-    return {("Male_accuracy" if a == "Male" else f"{a}_f1"): float(table.loc[a, "accuracy" if a == "Male" else "f1"])
-            for a in table.index}
+    return {facenet_score_key(a): float(table.loc[a, "accuracy" if a == "Male" else "f1"]) for a in table.index}
