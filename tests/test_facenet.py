@@ -1,7 +1,8 @@
-"""The report's FaceNet: parameter count, shapes, loss weights, FLOPs."""
+"""The report's FaceNet: parameter count, shapes, loss weights, FLOPs, its score names."""
+import pandas as pd
 import torch
 
-from faceattr_nb import models, train
+from faceattr_nb import experiments, models, train
 from faceattr_nb.attributes import ATTRIBUTES
 
 torch.set_num_threads(1)
@@ -39,3 +40,9 @@ def test_flops_are_counted():
     # conv1 36*36*4*9 + conv2 18*18*16*4*9 + dense 1296*16 + heads 6*16*2 multiply-adds, x2
     macs = 36 * 36 * 4 * 9 + 18 * 18 * 16 * 4 * 9 + 1296 * 16 + 6 * 16 * 2
     assert flops == 2 * macs
+
+
+def test_report_scores_take_accuracy_for_male_and_f1_for_the_rest():
+    table = pd.DataFrame({"accuracy": [0.9, 0.8], "f1": [0.7, 0.6]}, index=["Male", "Mustache"])
+    assert experiments.facenet_report_scores(table) == {"Male_accuracy": 0.9, "Mustache_f1": 0.6}
+    assert [experiments.facenet_score_key(a) for a in table.index] == ["Male_accuracy", "Mustache_f1"]
