@@ -195,3 +195,56 @@ def _pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must have the same shape")
     return y_true, y_pred
+
+
+# ---------------------------------------------------------------- how much of a difference is noise
+
+def bootstrap_mean(values: np.ndarray, groups: np.ndarray, n_boot: int = 2000, level: float = 0.95,
+                   seed: int = 0) -> dict[str, float]:
+    """Mean of per-image ``values`` with a percentile bootstrap interval over ``groups``.
+
+    ``values``: (N,) or (N, A) per-image scores (A columns are averaged, so a
+    0/1 "correct" matrix gives mean accuracy); ``groups``: (N,) identities. The
+    faces of one person are not independent, so each bootstrap draw resamples
+    whole identities with replacement and keeps all their images (a group id
+    of -1 counts as its own identity per image). Returns {"mean", "low",
+    "high", "n_groups"}. Used in notebook 07 and benchmarks/real_subset.py.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    per_image = values.mean(axis=1) if values.ndim == 2 else values  # (N,)
+    groups = np.asarray(groups)
+    if len(groups) != len(per_image):
+        raise ValueError(f"values has {len(per_image)} rows but groups has {len(groups)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level={level}: give the interval's coverage as a fraction, e.g. 0.95")
+    groups = np.where(groups == -1, -1 - np.arange(len(groups)), groups)  # unknown identity: its own group
+    _, inverse = np.unique(groups, return_inverse=True)
+    sums = np.bincount(inverse, weights=per_image)          # (G,) score sum per identity
+    counts = np.bincount(inverse).astype(np.float64)        # (G,) images per identity
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(sums), np.full(len(sums), 1 / len(sums)), size=n_boot)  # (n_boot, G)
+    boot = (draws @ sums) / (draws @ counts)                # (n_boot,) mean per resample
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    return {"mean": float(per_image.mean()), "low": float(low), "high": float(high), "n_groups": int(len(sums))}
+
+
+def accuracy_ci(y_true: np.ndarray, probs: np.ndarray, groups: np.ndarray, threshold: float | np.ndarray = 0.5,
+                **kw) -> dict[str, float]:
+    """Mean accuracy over images and attributes, with its identity-bootstrap interval (``bootstrap_mean``)."""
+    y_true, y_pred = _pair(y_true, apply_thresholds(probs, threshold))
+    return bootstrap_mean(y_true == y_pred, groups, **kw)
+
+
+def paired_difference_ci(y_true: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, groups: np.ndarray,
+                         threshold: float | np.ndarray = 0.5, **kw) -> dict[str, float]:
+    """Mean accuracy of model A minus model B on the same images, with a paired identity-bootstrap interval.
+
+    Both models are scored on the same resampled identities in every draw, so
+    the interval is that of the difference, much narrower than the two
+    separate intervals suggest. "A beats B" holds only when ``low > 0``.
+    """
+    y_true, pred_a = _pair(y_true, apply_thresholds(probs_a, threshold))
+    _, pred_b = _pair(y_true, apply_thresholds(probs_b, threshold))
+    diff = (pred_a == y_true).astype(np.float64) - (pred_b == y_true)
+    return bootstrap_mean(diff, groups, **kw)

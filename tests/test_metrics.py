@@ -159,3 +159,49 @@ def test_strongest_pairs():
     assert pairs.iloc[3]["phi"] == pytest.approx(-1.0)
     assert not metrics.label_correlation(y).isna().any().any()
 
+
+
+def test_bootstrap_mean_resamples_identities_like_a_plain_loop():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(12), rng.integers(1, 6, size=12))
+    values = rng.random((len(groups), 3))
+    got = metrics.bootstrap_mean(values, groups, n_boot=300, seed=7)
+    # the same draws, by hand: identities with replacement, all their images, then the mean
+    ids = np.unique(groups)
+    draws = np.random.default_rng(7).multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=300)
+    boot = [np.concatenate([np.repeat(values[groups == g].mean(1), k) for g, k in zip(ids, d) if k]).mean()
+            for d in draws]
+    assert got["mean"] == pytest.approx(values.mean())
+    assert (got["low"], got["high"]) == pytest.approx(tuple(np.quantile(boot, [0.025, 0.975])))
+    assert got["low"] < got["mean"] < got["high"] and got["n_groups"] == 12
+
+
+def test_identity_bootstrap_is_wider_than_an_image_bootstrap_when_people_differ():
+    # 10 people x 20 faces; a model right on every face of half the people, wrong on the others
+    groups = np.repeat(np.arange(10), 20)
+    correct = np.repeat(np.arange(10) % 2, 20).astype(float)
+    by_person = metrics.bootstrap_mean(correct, groups, seed=0)
+    by_image = metrics.bootstrap_mean(correct, np.full(200, -1), seed=0)  # -1: each image its own group
+    assert by_person["high"] - by_person["low"] > 2 * (by_image["high"] - by_image["low"])
+    assert by_image["n_groups"] == 200
+
+
+def test_paired_difference_excludes_zero_only_for_a_real_gap():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(400, 5)).astype(np.uint8)
+    groups = np.repeat(np.arange(40), 10)
+    good = np.where(rng.random(y.shape) < 0.9, y, 1 - y).astype(float)   # 90 % right
+    bad = np.where(rng.random(y.shape) < 0.7, y, 1 - y).astype(float)    # 70 % right
+    real = metrics.paired_difference_ci(y, good, bad, groups)
+    assert real["low"] > 0 and real["mean"] == pytest.approx((good == y).mean() - (bad == y).mean())
+    same = metrics.paired_difference_ci(y, good, good, groups)
+    assert same["low"] == same["high"] == 0.0
+    acc = metrics.accuracy_ci(y, good, groups)
+    assert acc["low"] < (good == y).mean() < acc["high"]
+
+
+def test_bootstrap_mean_checks_its_inputs():
+    with pytest.raises(ValueError, match="groups has 3"):
+        metrics.bootstrap_mean(np.ones(4), np.arange(3))
+    with pytest.raises(ValueError, match="fraction"):
+        metrics.bootstrap_mean(np.ones(4), np.arange(4), level=95)
