@@ -118,7 +118,7 @@ def transfer(data: dict, base: train.TrainConfig, setup: config.Setup) -> dict:
                     progress=False, resume=False)
     out["xception_frozen"] = {**run.summary["test"], "epochs_run": len(run.history)}
     PARTIAL.write_text(json.dumps(out, indent=1))
-    run = train.fit(xcp.unfreeze_backbone(), data["train"], data["val"], dataclasses.replace(cfg, lr=1e-4),
+    run = train.fit(xcp.unfreeze_backbone(bn_eval=False), data["train"], data["val"], dataclasses.replace(cfg, lr=1e-4),
                     test=data["test"], name="xception_finetune", setup=setup, progress=False, resume=False)
     out["xception_finetune"] = {**run.summary["test"], "epochs_run": len(run.history)}
     print("xception", out["xception_frozen"], out["xception_finetune"], flush=True)

