@@ -5,16 +5,19 @@ one with ``resolve(profile=...)`` or the environment variable
 ``FACEATTR_PROFILE``; the data root comes from ``resolve(data=...)``, else
 ``FACEATTR_DATA``, else ``data/celeba`` in the repository, else a generated
 CelebA-format dataset under ``data/synthetic_<n>`` (every figure then says
-"synthetic"). Used in every notebook.
+"synthetic"). On a full CelebA the ``cpu`` profile reads only the course
+subset (6,000 images, ``Profile.subset``); ``resolve(subset="all")`` or
+``FACEATTR_SUBSET=all`` reads every image. Used in every notebook.
 """
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("smoke", "cpu", "gpu")
+SUBSETS = ("course", "all")  # values of resolve(subset=...) and FACEATTR_SUBSET
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Profile:
     grid: bool = False       # run the full hyper-parameter grid of notebook 02
     pretrained: bool = False  # ask timm for ImageNet weights (needs internet)
     workers: int = 2         # threads that decode JPEGs into the cache
+    subset: str | None = None  # "course": on a full CelebA, only the course subset's 6,000 images (None: all)
 
     def size_for(self, model: str) -> int:
         """Input side for ``model`` (e.g. 'xception', 'blan') in this profile."""
@@ -43,7 +47,7 @@ PROFILE_TABLE: dict[str, Profile] = {
                      max_train=384, max_eval=96, folds=2),
     # A laptop: a few thousand faces (or the real subset), minutes per notebook.
     "cpu": Profile("cpu", n_synthetic=3000, img_size=64, epochs=12, batch_size=64,
-                   max_train=None, max_eval=None, folds=5, grid=True, workers=4),
+                   max_train=None, max_eval=None, folds=5, grid=True, workers=4, subset="course"),
     # One GPU and the real CelebA: the papers' input sizes and schedules.
     "gpu": Profile("gpu", n_synthetic=20000, img_size=224,
                    paper_sizes={"facenet": 36, "xception": 150, "scratch_cnn": 150,
@@ -63,7 +67,8 @@ class Setup:
     seed: int = 0
 
     def describe(self) -> str:
-        return (f"profile={self.profile.name} data={self.source} ({self.data_root}) "
+        subset = f", {self.profile.subset} subset" if self.source == "celeba" and self.profile.subset else ""
+        return (f"profile={self.profile.name} data={self.source}{subset} ({self.data_root}) "
                 f"device={self.device} torch={torch.__version__}")
 
     def as_dict(self) -> dict:
@@ -80,6 +85,17 @@ def get_profile(name: str | None = None) -> Profile:
     return PROFILE_TABLE[name]
 
 
+def choose_subset(profile: Profile, subset: str | None = None) -> Profile:
+    """``profile`` with the subset ``subset``, else $FACEATTR_SUBSET, else its own ("course" or "all")."""
+    choice = (subset or os.environ.get("FACEATTR_SUBSET") or "").strip().lower()
+    if not choice:
+        return profile
+    if choice not in SUBSETS:
+        raise ValueError(f"unknown subset {choice!r}; choose one of {', '.join(SUBSETS)} "
+                         "(argument subset= or environment variable FACEATTR_SUBSET)")
+    return replace(profile, subset=None if choice == "all" else choice)
+
+
 def detect_source(root: Path) -> str | None:
     """'celeba' for a CelebA folder (either layout), 'real-subset' for the shared
     course folder (celeba_annotations/ + celeba_images/), else None."""
@@ -92,9 +108,15 @@ def detect_source(root: Path) -> str | None:
 
 
 def resolve(profile: str | None = None, data: str | Path | None = None,
-            runs_dir: str | Path | None = None, seed: int = 0, generate: bool = True) -> Setup:
-    """Choose profile, data and device; generate the synthetic set if no CelebA is found."""
-    prof = get_profile(profile)
+            runs_dir: str | Path | None = None, seed: int = 0, generate: bool = True,
+            subset: str | None = None) -> Setup:
+    """Choose profile, data and device; generate the synthetic set if no CelebA is found.
+
+    ``subset`` ("course" or "all", else $FACEATTR_SUBSET, else the profile's)
+    applies to a full CelebA only: the real-subset folder always gives the
+    course subset, the synthetic set all its images.
+    """
+    prof = choose_subset(get_profile(profile), subset)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     runs = Path(runs_dir or os.environ.get("FACEATTR_RUNS", REPO_ROOT / "runs"))
     explicit = data or os.environ.get("FACEATTR_DATA")

@@ -216,3 +216,91 @@ def test_real_subset_protocol():
     assert not train & set(parts["test"][0]["identity"]) and not train & set(parts["test_b"][0]["identity"])
     for table, folder in parts.values():
         assert (folder / table["image_id"].iloc[0]).is_file()
+
+
+# ---- half the images there: missing="skip" uses those that are, and says how many ----
+
+def test_missing_images_can_be_skipped_explicitly(official, capsys):
+    for name in ("000002.jpg", "000007.jpg", "000012.jpg"):
+        (official / "img_align_celeba" / name).unlink()
+    with pytest.raises(FileNotFoundError, match=r"use the 9 images that are there with missing='skip'.*"
+                                                r"FACEATTR_MISSING=skip"):
+        celeba.read_celeba(official)
+    table = celeba.read_celeba(official, missing="skip")
+    assert len(table) == 9 and "000007.jpg" not in set(table["image_id"])
+    assert table["partition"].tolist() == [0] * 5 + [1] * 2 + [2] * 2
+    out = capsys.readouterr().out
+    assert "using the 9 of 12 listed images" in out and "3 missing, e.g. 000002.jpg, 000007.jpg, 000012.jpg" in out
+    assert "kept by partition: train 5 / valid 2 / test 2" in out
+    with pytest.raises(ValueError, match="missing='ignore'; choose one of 'error', 'skip'"):
+        celeba.read_celeba(official, missing="ignore")
+
+
+def test_skip_with_no_image_at_all_is_still_an_error(official):
+    for path in (official / "img_align_celeba").iterdir():
+        path.unlink()
+    with pytest.raises(FileNotFoundError, match=r"12 of 12 listed images are missing .*re-extract img_align_celeba;"):
+        celeba.read_celeba(official, missing="skip")
+
+
+# ---- the course subset: a shipped manifest of ids, the same on a full CelebA and on the real-subset folder ----
+
+def test_course_subset_manifest():
+    ids = celeba.course_subset_ids()
+    assert len(ids) == 6000 and len(set(ids)) == 6000 and list(ids) == sorted(ids)
+    assert all(len(i) == 10 and i[:6].isdigit() and i.endswith(".jpg") for i in ids)
+    assert 1 <= int(ids[0][:6]) and int(ids[-1][:6]) <= 202_599
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "celeba_annotations").is_dir(), reason="no ../shared/data/celeba_annotations")
+def test_course_subset_on_the_real_annotations():
+    subset = celeba.select_subset(celeba.read_annotations(SHARED_DATA / "celeba_annotations"), "course")
+    assert subset["image_id"].tolist() == list(celeba.course_subset_ids())
+    assert subset["partition"].value_counts().sort_index().tolist() == [4560, 780, 660]
+    assert subset["identity"].nunique() == 200 and set(subset.groupby("identity").size()) == {30}
+    assert subset[subset["partition"] == 2]["identity"].nunique() == 22
+
+
+def test_course_subset_needs_complete_annotations(official):
+    table = celeba.read_celeba(official)
+    assert celeba.select_subset(table, None) is table and celeba.select_subset(table, "all") is table
+    with pytest.raises(ValueError, match=r"lists 6,000 CelebA images but these annotation files list only 1 of "
+                                         r"them .* complete annotation files; .* FACEATTR_SUBSET=all"):
+        celeba.select_subset(table, "course")  # the fake lists 000001..000012, of which the manifest has 000002
+    with pytest.raises(ValueError, match="unknown subset 'half'"):
+        celeba.select_subset(table, "half")
+
+
+def fake_real_subset(root: Path, manifest: tuple[str, ...]) -> Path:
+    """A real-subset folder: complete (fake) annotations, aligned images of ``manifest`` plus one more, 2 crops."""
+    fake_celeba(root / "annotations_source", layout="official", images=False)
+    (root / "annotations_source").rename(root / "celeba_annotations")
+    aligned = root / "celeba_images" / celeba.REAL_SUBSET["train"][0]
+    crops = root / "celeba_images" / celeba.REAL_SUBSET["test_b"][0]
+    aligned.mkdir(parents=True)
+    crops.mkdir()
+    for name in [*manifest, "000001.jpg"]:  # an image outside the subset is not used
+        (aligned / name).write_bytes(b"jpeg")
+    for name in ("000010.jpg", "000011.jpg"):
+        (crops / name).write_bytes(b"jpeg")
+    return root
+
+
+def test_real_subset_folder_goes_through_the_manifest(tmp_path, monkeypatch):
+    manifest = ("000002.jpg", "000004.jpg", "000007.jpg", "000008.jpg", "000010.jpg", "000012.jpg")
+    monkeypatch.setattr(celeba, "course_subset_ids", lambda: manifest)
+    parts = celeba.real_subset(fake_real_subset(tmp_path, manifest))
+    ids = {name: table["image_id"].tolist() for name, (table, _) in parts.items()}
+    assert ids == {"train": ["000002.jpg", "000004.jpg"], "val": ["000007.jpg", "000008.jpg"],
+                   "test": ["000010.jpg", "000012.jpg"], "test_b": ["000010.jpg", "000011.jpg"]}
+    (tmp_path / "celeba_images" / celeba.REAL_SUBSET["train"][0] / "000008.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1 of 6 listed images are missing .* 000008.jpg"):
+        celeba.real_subset(tmp_path)
+    assert len(celeba.real_subset(tmp_path, missing="skip")["val"][0]) == 1
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "celeba_images").is_dir(), reason="no ../shared/data/celeba_images")
+def test_real_subset_tables_are_the_manifest():
+    parts = celeba.real_subset(SHARED_DATA)
+    aligned = [i for name in ("train", "val", "test") for i in parts[name][0]["image_id"]]
+    assert sorted(aligned) == list(celeba.course_subset_ids())

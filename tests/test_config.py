@@ -48,3 +48,70 @@ def test_real_subset_in_the_default_folder_is_labelled_as_such(tmp_path, monkeyp
     (tmp_path / "data" / "celeba" / "celeba_images").mkdir()
     setup = config.resolve(profile="smoke", runs_dir=tmp_path / "runs", generate=False)
     assert setup.source == "real-subset" and setup.data_root == tmp_path / "data" / "celeba"
+
+
+# ---- the course subset: the cpu profile's default on a full CelebA, the whole set one setting away ----
+
+MANIFEST = ("000002.jpg", "000005.jpg", "000008.jpg", "000011.jpg")  # 2 train, 1 val, 1 test of fake_celeba(n=12)
+
+
+@pytest.fixture
+def full_celeba(tmp_path, monkeypatch):
+    """A 12-image Kaggle-layout CelebA as FACEATTR_DATA, with a 4-image course-subset manifest."""
+    from faceattr_nb.data import celeba
+    from tests.conftest import fake_celeba
+
+    monkeypatch.setattr(celeba, "course_subset_ids", lambda: MANIFEST)
+    monkeypatch.setenv("FACEATTR_DATA", str(fake_celeba(tmp_path / "celeba", layout="kaggle")))
+    monkeypatch.delenv("FACEATTR_SUBSET", raising=False)
+    monkeypatch.delenv("FACEATTR_MISSING", raising=False)
+    return tmp_path / "celeba"
+
+
+def split_ids(**kw) -> dict[str, list[str]]:
+    from faceattr_nb.data.splits import split_tables
+
+    setup = config.resolve(runs_dir="unused", generate=False, **kw)
+    return {name: table["image_id"].tolist() for name, (table, _) in split_tables(setup).items()}
+
+
+def test_profiles_choose_the_course_subset_or_all():
+    assert [config.get_profile(p).subset for p in config.PROFILES] == [None, "course", None]
+
+
+def test_cpu_profile_reads_the_course_subset_and_all_is_one_setting_away(full_celeba, monkeypatch):
+    assert split_ids(profile="cpu") == {"train": ["000002.jpg", "000005.jpg"], "val": ["000008.jpg"],
+                                        "test": ["000011.jpg"]}
+    assert "data=celeba, course subset" in config.resolve(profile="cpu", generate=False).describe()
+    assert [len(v) for v in split_ids(profile="cpu", subset="all").values()] == [6, 3, 3]
+    assert [len(v) for v in split_ids(profile="smoke").values()] == [6, 3, 3]
+    assert [len(v) for v in split_ids(profile="smoke", subset="course").values()] == [2, 1, 1]
+    monkeypatch.setenv("FACEATTR_SUBSET", "ALL")
+    assert config.resolve(profile="cpu", generate=False).profile.subset is None
+    assert [len(v) for v in split_ids(profile="cpu").values()] == [6, 3, 3]
+    monkeypatch.setenv("FACEATTR_SUBSET", "half")
+    with pytest.raises(ValueError, match="unknown subset 'half'; choose one of course, all .*FACEATTR_SUBSET"):
+        config.resolve(profile="cpu")
+
+
+def test_only_the_subset_images_need_to_be_there(full_celeba, monkeypatch, capsys):
+    for path in (full_celeba / "img_align_celeba" / "img_align_celeba").iterdir():
+        if path.name not in MANIFEST and path.name != "000001.jpg":
+            path.unlink()
+    assert [len(v) for v in split_ids(profile="cpu").values()] == [2, 1, 1]
+    monkeypatch.setenv("FACEATTR_SUBSET", "all")
+    with pytest.raises(FileNotFoundError, match=r"7 of 12 listed images are missing .* FACEATTR_MISSING=skip"):
+        split_ids(profile="cpu")
+    monkeypatch.setenv("FACEATTR_MISSING", "skip")
+    assert [len(v) for v in split_ids(profile="cpu").values()] == [3, 1, 1]
+    assert "using the 5 of 12 listed images" in capsys.readouterr().out
+
+
+def test_synthetic_data_is_never_cut_to_the_subset(tmp_path, monkeypatch):
+    from faceattr_nb.data import celeba, splits
+    from tests.conftest import fake_celeba
+
+    monkeypatch.setattr(celeba, "course_subset_ids", lambda: MANIFEST)
+    root = fake_celeba(tmp_path / "synthetic")
+    setup = config.Setup(config.get_profile("cpu"), root, "synthetic", tmp_path / "runs", "cpu")
+    assert [len(t) for t, _ in splits.split_tables(setup).values()] == [6, 3, 3]

@@ -26,10 +26,20 @@ parsed, and each error names what was expected, where, and points to
 data/README.md. Files are parsed with pandas' C engine (the real 202,599-row
 files, CRLF line endings included, take about a second each).
 
-``real_subset`` applies the course's real-subset protocol to the shared
-folder described in ../shared/data/README.md. Used in notebook 01 and, through
+The course subset (``course_subset.txt``, shipped with the package: file
+names only) is 6,000 aligned images of 200 identities x 30, official train
+4,560 / val 780 / test 660; ``select_subset(table, "course")`` keeps them.
+The course's real-subset folder holds complete annotations but only these
+images (and unaligned test crops)::
+
+    root/celeba_annotations/list_attr_celeba.txt, list_eval_partition.txt, identity_CelebA.txt
+    root/celeba_images/Nikhil4902_CelebA_Dataset/000002.jpg ...      the course subset, aligned
+    root/celeba_images/Trung-Jeager-2019_validation/...              unaligned official-test crops
+
+``real_subset`` applies its protocol. Used in notebook 01 and, through
 ``data.splits`` and ``config.resolve``, in every notebook that reads real faces.
 """
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -60,6 +70,8 @@ COLUMNS: dict[str, list[str]] = {"attr": ATTRIBUTES, "partition": ["partition"],
                                  "landmarks": LANDMARKS, "bbox": BBOX}
 COUNTED = ("attr", "landmarks", "bbox")  # .txt files that start with a count line and a header line
 ALLOWED = {"attr": (-1, 1), "partition": (0, 1, 2)}  # value sets that are checked (others: any integer)
+MISSING = ("error", "skip")  # what verify_images does about listed images that are absent
+COURSE_SUBSET_FILE = Path(__file__).with_name("course_subset.txt")  # the course subset's ids, one a line
 
 
 @dataclass(frozen=True)
@@ -230,24 +242,76 @@ def _read_layout(layout: Layout) -> pd.DataFrame:
 def read_annotations(folder: str | Path) -> pd.DataFrame:
     """The CelebA table from annotation files alone (no image folder needed).
 
-    Same columns as ``read_celeba``. Used on ../shared/data/celeba_annotations
-    (attributes, partition and identity only) and by ``real_subset``.
+    Same columns as ``read_celeba``. Used on the real-subset folder's
+    celeba_annotations/ (attributes, partition and identity only) and by ``real_subset``.
     """
     return _read_layout(find_layout(folder))
 
 
-def verify_images(table: pd.DataFrame, image_dir: str | Path) -> None:
-    """FileNotFoundError if ``image_dir`` is absent or lacks an image of ``table`` (count + first names)."""
+def _partition_counts(table: pd.DataFrame) -> str:
+    counts = table["partition"].value_counts() if "partition" in table else pd.Series(dtype=int)
+    return " / ".join(f"{name} {counts.get(code, 0):,}" for name, code in PARTITIONS.items())
+
+
+def verify_images(table: pd.DataFrame, image_dir: str | Path, missing: str = "error") -> pd.DataFrame:
+    """The rows of ``table`` whose image is in ``image_dir``.
+
+    missing="error": FileNotFoundError if any listed image is absent (count
+    and first names); missing="skip": keep the images that are there and
+    print how many were kept, per partition (e.g. after extracting half the
+    zip). An absent folder, or no image at all, is an error either way.
+    """
+    if missing not in MISSING:
+        raise ValueError(f"missing={missing!r}; choose one of {', '.join(map(repr, MISSING))}")
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise FileNotFoundError(f"CelebA image folder {image_dir} does not exist; {_both_layouts_text()}; {HELP}")
-    missing = table["image_id"][~table["image_id"].isin(set(os.listdir(image_dir)))]
-    if len(missing):
-        raise FileNotFoundError(f"{len(missing):,} of {len(table):,} listed images are missing from {image_dir}, "
-                                f"e.g. {', '.join(missing.iloc[:5])}; re-extract img_align_celeba; {HELP}")
+    present = table["image_id"].isin(set(os.listdir(image_dir)))
+    if present.all():
+        return table
+    absent = table["image_id"][~present]
+    example = ", ".join(absent.iloc[:5])
+    if missing == "error" or not present.any():
+        use = (f", or use the {int(present.sum()):,} images that are there with missing='skip' "
+               f"(read_celeba(..., missing='skip'); in the notebooks FACEATTR_MISSING=skip)" if present.any() else "")
+        raise FileNotFoundError(f"{len(absent):,} of {len(table):,} listed images are missing from {image_dir}, "
+                                f"e.g. {example}; re-extract img_align_celeba{use}; {HELP}")
+    kept = table[present].reset_index(drop=True)
+    print(f"missing='skip': using the {len(kept):,} of {len(table):,} listed images that are in {image_dir} "
+          f"({len(absent):,} missing, e.g. {example}); kept by partition: {_partition_counts(kept)}")
+    return kept
 
 
-def read_celeba(root: str | Path, *, check_images: bool = True) -> pd.DataFrame:
+@functools.lru_cache(maxsize=1)
+def course_subset_ids() -> tuple[str, ...]:
+    """The course subset's 6,000 image ids ("000002.jpg" ...), sorted, from the shipped manifest."""
+    lines = COURSE_SUBSET_FILE.read_text().splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def select_subset(table: pd.DataFrame, subset: str | None) -> pd.DataFrame:
+    """The rows of ``table`` in ``subset``: None or "all" -> every row; "course" -> the course subset.
+
+    The course subset needs CelebA's complete annotation files (ValueError
+    naming what is not listed otherwise); its images are checked separately
+    (``verify_images``). Rows keep the table's order.
+    """
+    if subset in (None, "all"):
+        return table
+    if subset != "course":
+        raise ValueError(f"unknown subset {subset!r}; choose 'course' or 'all'")
+    ids = course_subset_ids()
+    keep = table["image_id"].isin(ids)
+    if keep.sum() != len(ids):
+        unlisted = sorted(set(ids) - set(table["image_id"]))
+        raise ValueError(f"the course subset lists {len(ids):,} CelebA images but these annotation files list "
+                         f"only {int(keep.sum()):,} of them (not listed: {', '.join(unlisted[:3])} ...): the course "
+                         "subset needs CelebA's complete annotation files; to use every image of this folder "
+                         f"instead set FACEATTR_SUBSET=all (or config.resolve(subset='all')); {HELP}")
+    return table[keep].reset_index(drop=True)
+
+
+def read_celeba(root: str | Path, *, check_images: bool = True, missing: str = "error") -> pd.DataFrame:
     """Read the CelebA copy at ``root`` (official, torchvision or Kaggle layout).
 
     Returns one row per image, in the files' order, with columns:
@@ -270,12 +334,13 @@ def read_celeba(root: str | Path, *, check_images: bool = True) -> pd.DataFrame:
       gives a box on the aligned image.
 
     With ``check_images`` the image folder must exist and hold every listed
-    image. Used in notebook 01.
+    image; with ``missing="skip"`` too, the rows of absent images are dropped
+    instead, and the counts printed (``verify_images``). Used in notebook 01.
     """
     layout = find_layout(root)
     table = _read_layout(layout)
     if check_images:
-        verify_images(table, layout.image_dir)
+        table = verify_images(table, layout.image_dir, missing)
     return table
 
 
@@ -289,41 +354,46 @@ def split(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[table["partition"] == PARTITIONS[key]].reset_index(drop=True)
 
 
-# The real-subset protocol of ../shared/data/README.md: split -> (image folder, official partition).
+# The real-subset protocol (the course's real-subset folder): split -> (image folder, official partition).
 REAL_SUBSET: dict[str, tuple[str, int | None]] = {
-    "train": ("Nikhil4902_CelebA_Dataset", 0),      # aligned, official train (4,560)
-    "val": ("Nikhil4902_CelebA_Dataset", 1),        # aligned, official val (780): tuning, early stopping
-    "test": ("Nikhil4902_CelebA_Dataset", 2),       # aligned, official test (660, 22 identities)
+    "train": ("Nikhil4902_CelebA_Dataset", 0),      # aligned course subset, official train (4,560)
+    "val": ("Nikhil4902_CelebA_Dataset", 1),        # aligned course subset, official val (780): early stopping
+    "test": ("Nikhil4902_CelebA_Dataset", 2),       # aligned course subset, official test (660, 22 identities)
     "test_b": ("Trung-Jeager-2019_validation", None),  # unaligned official-test crops (6,000)
 }
 
 
-def real_subset(shared_data_root: str | Path) -> dict[str, tuple[pd.DataFrame, Path]]:
+def real_subset(shared_data_root: str | Path, missing: str = "error") -> dict[str, tuple[pd.DataFrame, Path]]:
     """The course's real faces: split -> (table of ``read_celeba`` columns, image folder).
 
-    ``shared_data_root`` holds celeba_annotations/ and celeba_images/ (see
-    ../shared/data/README.md). Labels come from list_attr_celeba.txt; "train",
-    "val", "test" are the aligned images by official partition, "test_b" all
-    unaligned crops. Used in notebooks that report real-subset results.
+    ``shared_data_root`` is the real-subset folder (celeba_annotations/ and
+    celeba_images/, see the module docstring). Labels come from
+    list_attr_celeba.txt; "train", "val", "test" are the course subset
+    (``select_subset(table, "course")``, the same ids as on a full CelebA) by
+    official partition, checked in its aligned image folder (``missing`` as
+    in ``verify_images``); "test_b" is every unaligned crop. Used in
+    notebooks that report real-subset results.
     """
     root = Path(shared_data_root).expanduser()
     table = read_annotations(root / "celeba_annotations")
     index = pd.Index(table["image_id"])
-    listed: dict[str, list[str]] = {}
+    checked: dict[str, pd.DataFrame] = {}
     out = {}
     for name, (folder, partition) in REAL_SUBSET.items():
         image_dir = root / "celeba_images" / folder
-        if folder not in listed:
-            if not image_dir.is_dir():
-                raise FileNotFoundError(f"real-subset image folder {image_dir} does not exist; expected "
-                                        f"celeba_images/{folder}/ beside celeba_annotations/; {HELP}")
-            listed[folder] = sorted(f for f in os.listdir(image_dir) if f.endswith(".jpg"))
-        rows = index.get_indexer(listed[folder])
-        if (rows < 0).any():
-            raise ValueError(f"{image_dir} holds images that list_attr_celeba.txt does not list, e.g. "
-                             f"{np.array(listed[folder])[rows < 0][:5].tolist()}; {HELP}")
-        part = table.iloc[rows]
-        if partition is not None:
-            part = part[part["partition"] == partition]
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"real-subset image folder {image_dir} does not exist; expected "
+                                    f"celeba_images/{folder}/ beside celeba_annotations/; {HELP}")
+        if partition is not None:  # the aligned course subset
+            if folder not in checked:
+                checked[folder] = verify_images(select_subset(table, "course"), image_dir, missing)
+            part = checked[folder][checked[folder]["partition"] == partition]
+        else:  # every crop in the folder
+            listed = sorted(f for f in os.listdir(image_dir) if f.endswith(".jpg"))
+            rows = index.get_indexer(listed)
+            if (rows < 0).any():
+                raise ValueError(f"{image_dir} holds images that list_attr_celeba.txt does not list, e.g. "
+                                 f"{np.array(listed)[rows < 0][:5].tolist()}; {HELP}")
+            part = table.iloc[rows]
         out[name] = (part.reset_index(drop=True), image_dir)
     return out

@@ -4,14 +4,22 @@
 its data, whatever the source:
 
 * "celeba" or "synthetic": the official partitions of the folder
-  (``read_celeba``), capped at the profile's ``max_train`` / ``max_eval``
-  by a seeded draw of whole identities;
-* "real-subset": the shared course folder under its protocol
-  (``celeba.real_subset``): train / val / test = aligned images of the
-  official partitions, plus "test_b" = the unaligned official-test crops.
+  (``read_celeba``); on CelebA, only the course subset's images when the
+  profile says so (``Profile.subset``: the ``cpu`` profile; only those
+  images need to be there); capped at the profile's ``max_train`` /
+  ``max_eval`` by a seeded draw of whole identities;
+* "real-subset": the course's real-subset folder under its protocol
+  (``celeba.real_subset``): train / val / test = the course subset's aligned
+  images by official partition, plus "test_b" = the unaligned official-test crops.
+
+Listed images that are absent stop the run with their count; with
+``FACEATTR_MISSING=skip`` the images that are there are used instead, and
+the counts printed (``celeba.verify_images``).
 
 Used in notebooks 02-07.
 """
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -35,14 +43,22 @@ def cap_by_identity(table: pd.DataFrame, n: int | None, seed: int = 0) -> pd.Dat
     return table[table["identity"].isin(keep)].head(n)
 
 
+def missing_images() -> str:
+    """What to do about listed images that are absent: $FACEATTR_MISSING ("error" or "skip"), else "error"."""
+    return (os.environ.get("FACEATTR_MISSING") or "error").strip().lower()
+
+
 def split_tables(setup: Setup) -> dict[str, tuple[pd.DataFrame, object]]:
-    """{split: (table, image folder)} for the setup's data, capped by its profile."""
+    """{split: (table, image folder)} for the setup's data: its subset, capped by its profile."""
     p = setup.profile
     if setup.source == "real-subset":
-        parts = celeba.real_subset(setup.data_root)
+        parts = celeba.real_subset(setup.data_root, missing=missing_images())
     else:
-        table = celeba.read_celeba(setup.data_root)
         folder = celeba.image_dir(setup.data_root)
+        table = celeba.read_celeba(setup.data_root, check_images=False)
+        if setup.source == "celeba":
+            table = celeba.select_subset(table, p.subset)
+        table = celeba.verify_images(table, folder, missing_images())
         parts = {name: (celeba.split(table, name), folder) for name in ("train", "val", "test")}
     return {name: (cap_by_identity(t, p.max_train if name == "train" else p.max_eval, setup.seed), folder)
             for name, (t, folder) in parts.items()}
