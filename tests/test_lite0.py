@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from faceattr_nb import models
+from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
 from faceattr_nb.models.lite0 import LITE0, WEIGHTS_NOTE, backbone_weights, lite0_backbone, lite0_state_dict
 
 torch.set_num_threads(1)
@@ -76,3 +77,13 @@ def test_new_classifier_count_keeps_the_trained_body(imagenet_lite0):
     model = lite0_backbone(num_classes=40)
     assert model.classifier.out_features == 40
     torch.testing.assert_close(model.conv_head.weight, imagenet_lite0.conv_head.weight, rtol=0, atol=0)
+
+
+def test_pse_trunk_feeds_lite0_its_own_normalisation():
+    """The course's caches are normalised with ImageNet's mean/std; the TF-ported weights expect (x - 0.5) / 0.5."""
+    trunk = models.create("pse_dmtl", backbone=LITE0, pretrained=True, img_size=64).backbone.eval()
+    torch.manual_seed(0)
+    raw = torch.rand(2, 3, 64, 64)  # pixels on the 0-1 scale
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+    with torch.no_grad():
+        torch.testing.assert_close(trunk((raw - mean) / std), trunk.body((raw - 0.5) / 0.5)[-1], rtol=1e-4, atol=1e-4)

@@ -19,8 +19,10 @@ import warnings
 from pathlib import Path
 
 import timm
+import torch
 import torch.nn as nn
 
+from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
 from faceattr_nb.models.lite0 import LITE0, lite0_backbone
 
 
@@ -65,3 +67,14 @@ def timm_backbone(name: str, pretrained: bool = False, weights: str | Path | Non
         raise RuntimeError(f"could not get ImageNet weights for {name!r} ({type(e).__name__}: {e}). "
                            "Without internet download them elsewhere and pass weights='path/to/file', "
                            "or use pretrained=False (a random backbone).") from e
+
+
+def input_affine(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift), each (1, 3, 1, 1), with ``x * scale + shift`` turning an input normalised with
+    ImageNet's mean/std (every RGB cache of the course) into the normalisation ``model``'s weights expect
+    (its ``pretrained_cfg``: (x - 0.5) / 0.5 for TensorFlow ports such as tf_efficientnet_lite0)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    mean, std = (torch.tensor(cfg.get(k, d)).view(1, -1, 1, 1)
+                 for k, d in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)))
+    in_mean, in_std = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1), torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
+    return in_std / std, (in_mean - mean) / std
