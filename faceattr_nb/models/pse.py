@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 
 from faceattr_nb.attributes import ATTRIBUTES, GROUPS
-from faceattr_nb.models.backbones import timm_backbone
+from faceattr_nb.models.backbones import input_affine, timm_backbone
 from faceattr_nb.models.losses import softmax_ce_per_attr, two_way_to_binary
 from faceattr_nb.models.registry import register
 
@@ -118,8 +118,12 @@ class TimmTrunk(nn.Module):
         self.body = timm_backbone(name, pretrained, weights, features_only=True, out_indices=(feature_index,))
         self.out_channels = self.body.feature_info.channels()[-1]
         self.reduction = self.body.feature_info.reduction()[-1]
+        scale, shift = input_affine(self.body)  # identity for ImageNet-normalised weights (ResNets)
+        self.register_buffer("in_scale", scale, persistent=False)
+        self.register_buffer("in_shift", shift, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.in_scale + self.in_shift  # (B, 3, S, S) in the backbone's own normalisation
         return self.body(x)[-1]  # (B, C, S/16, S/16) for feature_index 3 of a ResNet
 
 
