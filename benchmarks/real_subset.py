@@ -131,7 +131,8 @@ def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
         return
     pretrained = spec.kwargs.get("pretrained", False)
     yield "_frozen", model.freeze_backbone(bn_eval=pretrained), cfg  # a random base keeps batch statistics
-    yield "_finetune", model.unfreeze_backbone(), dataclasses.replace(cfg, lr=spec.finetune_lr)
+    # ImageNet BatchNorm statistics stay (Keras): re-estimated on faces they shift the features under the top
+    yield "_finetune", model.unfreeze_backbone(bn_eval=pretrained), dataclasses.replace(cfg, lr=spec.finetune_lr)
 
 
 def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: int, setup: config.Setup,

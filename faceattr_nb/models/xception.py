@@ -90,11 +90,18 @@ class XceptionTransfer(nn.Module):
         self.backbone.train(self.training and not bn_eval)
         return self
 
-    def unfreeze_backbone(self) -> "XceptionTransfer":
-        """Phase 2: the whole network learns (give it a much lower learning rate)."""
+    def unfreeze_backbone(self, bn_eval: bool = False) -> "XceptionTransfer":
+        """Phase 2: the whole network learns (give it a much lower learning rate).
+
+        ``bn_eval=True`` (the Keras transfer-learning guide, right for ImageNet
+        weights): BatchNorm keeps normalising with its stored statistics while
+        every weight trains. With ``bn_eval=False`` the statistics of the new
+        images replace ImageNet's within an epoch (momentum 0.1), and the
+        features the top learned on in phase 1 shift under it.
+        """
         self.backbone.requires_grad_(True)
-        self.backbone_eval = False
-        self.backbone.train(self.training)
+        self.backbone_eval = bn_eval
+        self.backbone.train(self.training and not bn_eval)
         return self
 
     def train(self, mode: bool = True) -> "XceptionTransfer":
