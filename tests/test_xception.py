@@ -154,3 +154,14 @@ def test_two_phase_fit_freezes_then_fine_tunes(tmp_path):
 def test_random_backbone_says_it_is_not_transfer_learning():  # the other weights paths: test_backbones.py
     with pytest.warns(UserWarning, match="RANDOM weights.*not transfer learning"):
         models.create("xception", backbone=TINY)
+
+
+def test_fine_tuning_can_keep_the_stored_batchnorm_statistics():
+    model = tiny_xception().freeze_backbone().unfreeze_backbone(bn_eval=True)
+    stats = state(model.backbone)
+    params = {k: v.detach().clone() for k, v in model.backbone.named_parameters()}
+    sgd_steps(model, lr=0.01)
+    assert model.training and not model.backbone.training
+    running = [k for k in stats if "running_" in k]
+    assert running and all(torch.equal(model.backbone.state_dict()[k], stats[k]) for k in running)
+    assert not torch.equal(model.backbone.conv1[0].weight, params["conv1.0.weight"])  # the weights do train

@@ -1,0 +1,332 @@
+"""Every course model on real faces under the real-subset protocol, with intervals and the majority baseline.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD python benchmarks/real_subset.py --models lite0 scratch_cnn \\
+        --size 64 --epochs 12 --seeds 3
+
+The protocol (README of the shared data folder): train on the aligned
+official-train images, keep the epoch with the lowest validation loss
+(``train.fit``), then report mean accuracy over the 40 attributes on
+(a) the aligned official-test faces and (b) the unaligned official-test crops
+("test_b" of ``load_splits``; a full CelebA root has no (b)), each beside the
+majority baseline fitted on the same training labels, with a 95 % bootstrap
+interval over test identities (``metrics.bootstrap_mean``). With several
+seeds the interval is that of the seed-averaged accuracy (identities
+resampled, seeds kept) and "sd" is the standard deviation over seeds.
+
+``--models`` takes names of SPECS (or "all": every spec but the slow ones).
+Each spec writes OUT/<spec>_<size>px_<epochs>ep_<n>seeds.json (results,
+config, wall time, machine, date, command); then the section between the
+markers of RESULTS.md is rebuilt from every JSON file in OUT, and the rest of
+the file is left as it was.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from faceattr_nb import config, metrics, models, train
+from faceattr_nb.attributes import ATTRIBUTES
+from faceattr_nb.data.splits import load_crops, load_splits
+from faceattr_nb.models.lite0 import backbone_weights
+from faceattr_nb.thresholds import apply_thresholds
+
+HERE = Path(__file__).resolve().parent
+BEGIN, END = "<!-- real_subset:begin -->", "<!-- real_subset:end -->"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One benchmarked configuration: the model, its training settings and its input."""
+    model: str                     # registry name for models.create
+    kwargs: dict                   # create() keyword arguments (img_size is added for pse_dmtl, gal, blan)
+    train: dict                    # TrainConfig changes (the profile gives epochs and batch size)
+    backbone: str                  # what the table prints: backbone and where its weights come from
+    finetune_lr: float | None = None  # transfer (notebook 03): phase 1 frozen, phase 2 all layers at this lr
+    size: int | None = None        # a fixed input side (FaceNet's 36 px crops); None: --size
+    epochs: int | None = None      # a fixed epoch count; None: --epochs
+    crops: bool = False            # FaceNet's gray type-B crops (notebook 02) instead of RGB faces
+    default: bool = True           # part of --models all
+
+
+ADAM = dict(lr=1e-3, optimizer="adam", weight_decay=0.0)                          # notebooks 03 and 06
+PSE = dict(lr=2e-3, optimizer="adamw", weight_decay=1e-4, schedule="cosine")      # notebook 04
+GAL_BASE = dict(lr=1e-3, optimizer="adamw", weight_decay=5e-4, schedule="cosine")  # notebook 05
+GAL = dict(GAL_BASE, weight_decay=1e-3)
+BLAN = dict(ADAM, schedule="poly", power=1.0)
+FACENET = dict(batch_size=64, lr=3e-3, optimizer="adam", schedule="cosine", weight_decay=0.0, flip=False)
+BLAN_ARCH = dict(backbone="resnet18", width=0.5, lmim_hidden=128)                 # notebook 06, gpu_run.py
+LITE0 = dict(backbone="tf_efficientnet_lite0", pretrained=True)
+RANDOM, WHEEL = "alexnet_small, random", "tf_efficientnet_lite0, ImageNet"
+SPECS: dict[str, Spec] = {
+    "scratch_cnn": Spec("scratch_cnn", {}, ADAM, "own CNN, random"),
+    "facenet40": Spec("facenet", dict(attributes=ATTRIBUTES), FACENET, "FaceNet-40, 36 px gray crops, random",
+                      size=36, crops=True),
+    "lite0": Spec("xception", LITE0, ADAM, WHEEL, finetune_lr=1e-5),  # notebook 03: phase 2 at lr x 0.01
+    "xception_random": Spec("xception", dict(backbone="legacy_xception"), ADAM, "legacy_xception, random",
+                            finetune_lr=1e-4, default=False),  # ~3x the time of all others together on a CPU
+    "pse_baseline": Spec("pse_dmtl", dict(pse=None), PSE, RANDOM),
+    "pse_conv": Spec("pse_dmtl", dict(pse="conv"), PSE, RANDOM),
+    "pse_baseline_lite0": Spec("pse_dmtl", dict(pse=None, **LITE0), PSE, WHEEL),
+    "pse_conv_lite0": Spec("pse_dmtl", dict(pse="conv", **LITE0), PSE, WHEEL),
+    "gal_baseline": Spec("gal", dict(variant="baseline"), GAL_BASE, RANDOM),
+    "gal_j": Spec("gal", dict(variant="j"), GAL, RANDOM),
+    "gal_baseline_lite0": Spec("gal", dict(variant="baseline", **LITE0), GAL_BASE, WHEEL),
+    "gal_j_lite0": Spec("gal", dict(variant="j", **LITE0), GAL, WHEEL),
+    "blan_enc": Spec("blan", dict(BLAN_ARCH, decoder=False, fusion=False, alpha=0.0), BLAN, "resnet18 x0.5, random"),
+    "blan": Spec("blan", BLAN_ARCH, BLAN, "resnet18 x0.5, random"),
+    # BLAN on tf_efficientnet_lite0: its decoder mirrors ResNet blocks (encoder.layer1-3), so it does not accept it.
+}
+SIZED = ("pse_dmtl", "gal", "blan")  # models built for one input side
+
+
+# ---------------------------------------------------------------- scoring
+
+def correct_per_image(cache, probs: np.ndarray) -> np.ndarray:
+    """(N,) fraction of the 40 attributes right on each image, at threshold 0.5."""
+    return (apply_thresholds(probs, 0.5) == cache.y.numpy()).mean(axis=1)
+
+
+def interval(per_seed: list[np.ndarray], identity: np.ndarray) -> dict:
+    """Mean accuracy over seeds with the identity-bootstrap interval of the seed average, and the spread."""
+    ci = metrics.bootstrap_mean(np.mean(per_seed, axis=0), identity)
+    seeds = [float(c.mean()) for c in per_seed]
+    return {**ci, "seeds": seeds, "sd": float(np.std(seeds, ddof=1)) if len(seeds) > 1 else None}
+
+
+def majority(data: dict) -> dict:
+    """The majority predictor of the training labels on each test set, with its interval."""
+    train_y = data["train"].y.numpy()
+    out = {}
+    for split in test_splits(data):
+        y = data[split].y.numpy()
+        out[split] = metrics.bootstrap_mean(metrics.majority_predict(train_y, len(y)) == y, data[split].identity)
+    return out
+
+
+def test_splits(data: dict) -> list[str]:
+    """'test' (protocol a) and, where the data have it, 'test_b' (protocol b)."""
+    return [s for s in ("test", "test_b") if s in data]
+
+
+# ---------------------------------------------------------------- training
+
+def load_data(spec: Spec, setup: config.Setup, size: int) -> dict:
+    """The caches a spec trains and is scored on."""
+    return load_crops(setup, kind="B") if spec.crops else load_splits(setup, img_size=size)
+
+
+def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
+    """(suffix, model, config) of each training phase: one, or notebook 03's frozen then fine-tuned."""
+    if spec.finetune_lr is None:
+        yield "", model, cfg
+        return
+    pretrained = spec.kwargs.get("pretrained", False)
+    yield "_frozen", model.freeze_backbone(bn_eval=pretrained), cfg  # a random base keeps batch statistics
+    # ImageNet BatchNorm statistics stay (Keras): re-estimated on faces they shift the features under the top
+    yield "_finetune", model.unfreeze_backbone(bn_eval=pretrained), dataclasses.replace(cfg, lr=spec.finetune_lr)
+
+
+def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: int, setup: config.Setup,
+             resume: bool) -> tuple[dict, str]:
+    """Train one seed; {row: {"correct": {split: (N,)}, "best_epoch", "epochs_run", "seconds", "summary"}}."""
+    torch.manual_seed(cfg.seed)
+    kwargs = dict(spec.kwargs, img_size=size) if spec.model in SIZED else dict(spec.kwargs)
+    model = models.create(spec.model, **kwargs)
+    weights = backbone_weights(model) or ("random" if not kwargs.get("pretrained") else "ImageNet (timm)")
+    out = {}
+    for suffix, stage, stage_cfg in phases(spec, model, cfg):
+        run = train.fit(stage, data["train"], data["val"], stage_cfg, name=f"rs_{name}_{size}px_s{cfg.seed}{suffix}",
+                        setup=setup, progress=False, resume=resume)
+        train_y = data["train"].y.numpy()
+        row = {"correct": {}, "summary": {}, "best_epoch": int(run.history["val_loss"].idxmin()) + 1,
+               "epochs_run": len(run.history), "seconds": float(run.history["seconds"].sum())}
+        for split in test_splits(data):
+            probs = train.predict(stage, data[split])
+            row["correct"][split] = correct_per_image(data[split], probs)
+            row["summary"][split] = metrics.evaluate(data[split].y.numpy(), probs, train_y=train_y)[1]
+        out[name + suffix] = row
+    return out, weights
+
+
+def benchmark(name: str, spec: Spec, data: dict, base: train.TrainConfig, size: int, seeds: int,
+              setup: config.Setup, resume: bool) -> dict:
+    """Every seed of one spec, aggregated: {row: {split: interval, ...}} plus the majority baseline."""
+    per_seed, weights = [], None
+    for seed in range(seeds):
+        result, weights = run_seed(name, spec, data, dataclasses.replace(base, seed=seed), size, setup, resume)
+        per_seed.append(result)
+        print(name, f"seed {seed}:", {row: {s: round(float(c.mean()), 4) for s, c in r["correct"].items()}
+                                      for row, r in result.items()}, flush=True)
+    rows = {}
+    for row in per_seed[0]:
+        runs = [r[row] for r in per_seed]
+        rows[row] = {split: interval([r["correct"][split] for r in runs], data[split].identity)
+                     for split in test_splits(data)}
+        rows[row].update({
+            "best_epoch": [r["best_epoch"] for r in runs], "epochs_run": [r["epochs_run"] for r in runs],
+            "train_seconds": [r["seconds"] for r in runs],
+            "summary": {split: {k: float(np.mean([r["summary"][split][k] for r in runs]))
+                                for k in ("mean_balanced_accuracy", "macro_f1")} for split in test_splits(data)}})
+    return {"rows": rows, "majority": majority(data), "backbone_weights": weights}
+
+
+# ---------------------------------------------------------------- records
+
+def machine() -> str:
+    """The device in words: GPU name, or CPU model and torch threads."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    model = platform.processor() or platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def render(records: list[dict], where: str = "benchmarks/results/real_subset/") -> str:
+    """The RESULTS.md section (markers included) for every record, read from the folder ``where``."""
+    order = {name: i for i, name in enumerate(SPECS)}
+    records = sorted(records, key=lambda r: (r["img_size"], order.get(r["spec"], len(order)), r["spec"]))
+    lines = [BEGIN, "## Every model on the real subset: `benchmarks/real_subset.py`", "",
+             f"Generated by `benchmarks/real_subset.py` from the JSON files in `{where}`; "
+             "do not edit by hand. Train on the aligned official-train images, keep the epoch with the lowest "
+             "validation loss, report mean accuracy over the 40 attributes on (a) the aligned official-test faces "
+             "and (b) the unaligned official-test crops, beside the majority baseline fitted on the same training "
+             "labels; [95 % bootstrap interval over test identities]; with several seeds: the seed average, its "
+             "interval and (sd over seeds). Threshold 0.5. Wall time: the whole row's command for that spec (every "
+             "seed, both phases of a transfer model, scoring).", ""]
+    if not records:
+        return "\n".join(lines + ["No runs yet.", END])
+    lines += ["| run | backbone | input | epochs (best) | seeds | (a) accuracy | (a) majority | (b) accuracy "
+              "| (b) majority | wall time | machine | date | command |",
+              "|" + "---|" * 13]
+    for r in records:
+        for row, res in r["rows"].items():
+            best = "/".join(str(b) for b in res["best_epoch"])
+            cells = [row, r["backbone"], f"{r['img_size']} px", f"{r['epochs']} ({best})", str(len(r["seeds"])),
+                     fmt(res.get("test")), fmt(r["majority"].get("test")), fmt(res.get("test_b")),
+                     fmt(r["majority"].get("test_b")), minutes(r["wall_s"]), r["machine"], r["date"][:10],
+                     f"`{r['command']}`"]
+            lines.append("| " + " | ".join(cells) + " |")
+    notes = sorted({r["note"] for r in records if r.get("note")})
+    return "\n".join(lines + ([""] + [f"Note: {n}" for n in notes] if notes else []) + [END])
+
+
+def fmt(ci: dict | None) -> str:
+    """'88.12% [87.0, 89.1]' (+ ' (sd 0.21)' over seeds), or '-' where the data have no such test set."""
+    if not ci:
+        return "-"
+    text = f"{100 * ci['mean']:.2f}% [{100 * ci['low']:.1f}, {100 * ci['high']:.1f}]"
+    return text + (f" (sd {100 * ci['sd']:.2f})" if ci.get("sd") is not None else "")
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def update_results_md(out_dir: Path, md_path: Path) -> None:
+    """Rebuild the section between BEGIN and END (appended when absent) from every JSON file in ``out_dir``."""
+    records = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
+    where = out_dir.resolve()
+    section = render(records, f"{where.relative_to(HERE.parent)}/" if where.is_relative_to(HERE.parent) else str(where))
+    text = md_path.read_text() if md_path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
+    md_path.write_text(text)
+
+
+# ---------------------------------------------------------------- command line
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    default_data = os.environ.get("FACEATTR_DATA") or str(config.REPO_ROOT.parent / "shared" / "data")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=default_data, help="real-subset folder or CelebA root (default: %(default)s)")
+    ap.add_argument("--models", nargs="+", default=["all"], help=f"'all' or names of: {', '.join(SPECS)}")
+    ap.add_argument("--size", type=int, default=64, help="input side of the RGB models (default: %(default)s)")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per phase (default: the profile's)")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default: %(default)s)")
+    ap.add_argument("--patience", type=int, default=None, help="early stopping on val loss (default: off)")
+    ap.add_argument("--finetune-lr", type=float, default=None, help="phase-2 lr of the transfer specs")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--profile", default="cpu", help="profile for batch size, epochs and caps (default: cpu)")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "real_subset")
+    ap.add_argument("--results-md", type=Path, default=HERE / "RESULTS.md")
+    ap.add_argument("--runs", type=Path, default=Path("/tmp/faceattr_real_subset_runs"), help="run records")
+    ap.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
+    ap.add_argument("--skip-done", action="store_true", help="skip specs whose JSON file exists")
+    ap.add_argument("--note", default="", help="printed under the table, e.g. 'machine shared with other jobs'")
+    return ap.parse_args(argv)
+
+
+def chosen(names: list[str]) -> list[str]:
+    if names == ["all"]:
+        return [n for n, s in SPECS.items() if s.default]
+    unknown = [n for n in names if n not in SPECS]
+    if unknown:
+        raise SystemExit(f"unknown model spec(s) {', '.join(unknown)}; choose from: all, {', '.join(SPECS)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """Run the chosen specs, write one JSON each, rebuild the RESULTS.md section; the JSON paths."""
+    args = parse(argv)
+    names = chosen(args.models)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.runs)
+    P = setup.profile
+    base = train.TrainConfig(epochs=args.epochs or P.epochs, batch_size=args.batch_size or P.batch_size,
+                             patience=args.patience)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/real_subset.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    loaded, written = {}, []
+    for name in names:
+        spec = SPECS[name]
+        if args.finetune_lr and spec.finetune_lr:
+            spec = dataclasses.replace(spec, finetune_lr=args.finetune_lr)
+        size, epochs = spec.size or args.size, spec.epochs or base.epochs
+        path = args.out / f"{name}_{size}px_{epochs}ep_{args.seeds}seeds.json"
+        if args.skip_done and path.exists():
+            print(f"{name}: {path} exists, skipped (--skip-done)")
+            continue
+        key = (spec.crops, size)
+        if key not in loaded:
+            loaded[key] = load_data(spec, setup, size)
+        data = loaded[key]
+        cfg = dataclasses.replace(base, epochs=epochs, **{k: v for k, v in spec.train.items()
+                                                          if not (k == "batch_size" and args.batch_size)})
+        t0 = time.perf_counter()
+        result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume)
+        record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
+                  "finetune_lr": spec.finetune_lr, "train_config": dataclasses.asdict(cfg), "img_size": size,
+                  "epochs": epochs, "seeds": list(range(args.seeds)), **result,
+                  "data": {"root": str(setup.data_root), "source": setup.source, "profile": P.name,
+                           **{f"n_{k}": len(v) for k, v in data.items()}},
+                  "wall_s": time.perf_counter() - t0, "machine": machine(), "torch": torch.__version__,
+                  "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
+                  "note": args.note}
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        written.append(path)
+        update_results_md(args.out, args.results_md)
+        print(f"{name}: wrote {path} ({record['wall_s'] / 60:.1f} min)", flush=True)
+    update_results_md(args.out, args.results_md)
+    return written
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""benchmarks/real_subset.py on a tiny generated real-subset folder: JSON fields, intervals, the RESULTS.md section."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from faceattr_nb.data import splits
+from tests.conftest import fake_celeba
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import real_subset  # noqa: E402  (a script beside the package, not part of it)
+
+BEFORE = "# Measured results\n\n## An older table\n\n| run | accuracy |\n|---|---|\n| kept | 85.00% |\n"
+AFTER = "\n## A later section\n\nkept as well.\n"
+
+
+def fake_real_subset(root: Path) -> Path:
+    """The shared folder's layout: annotations + aligned images (all partitions) + unaligned test crops."""
+    fake_celeba(root / "celeba_annotations", n=64, seed=3)
+    images = root / "celeba_images"
+    images.mkdir()
+    aligned = images / "Nikhil4902_CelebA_Dataset"
+    shutil.move(root / "celeba_annotations" / "img_align_celeba", aligned)
+    unaligned = images / "Trung-Jeager-2019_validation"
+    unaligned.mkdir()
+    for name in sorted(p.name for p in aligned.iterdir())[48:]:  # the official-test quarter
+        shutil.copy(aligned / name, unaligned / name)
+    return root
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    monkeypatch.setattr(splits, "CACHE_DIR", tmp_path / "cache")
+    data = fake_real_subset(tmp_path / "shared")
+    md = tmp_path / "RESULTS.md"
+    md.write_text(BEFORE + f"\n{real_subset.BEGIN}\nan outdated table\n{real_subset.END}\n" + AFTER)
+
+    def run(*models: str, seeds: int = 1) -> list[Path]:
+        return real_subset.main(["--data", str(data), "--models", *models, "--size", "32", "--epochs", "1",
+                                 "--seeds", str(seeds), "--batch-size", "16", "--profile", "smoke",
+                                 "--out", str(tmp_path / "out"), "--results-md", str(md),
+                                 "--runs", str(tmp_path / "runs"), "--threads", "1"])
+    return run, md
+
+
+def test_json_has_results_intervals_and_provenance(bench):
+    run, _ = bench
+    (path,) = run("scratch_cnn", seeds=2)
+    record = json.loads(path.read_text())
+    assert record["spec"] == "scratch_cnn" and record["img_size"] == 32 and record["seeds"] == [0, 1]
+    assert record["data"]["source"] == "real-subset" and record["data"]["n_test_b"] == 16
+    for key in ("wall_s", "machine", "date", "command", "train_config", "create_kwargs", "backbone_weights"):
+        assert record[key] not in (None, "")
+    assert "--models scratch_cnn" in record["command"]
+    row = record["rows"]["scratch_cnn"]
+    for split in ("test", "test_b"):
+        for ci in (row[split], record["majority"][split]):
+            assert 0 <= ci["low"] <= ci["mean"] <= ci["high"] <= 1
+        assert len(row[split]["seeds"]) == 2 and row[split]["sd"] is not None
+        assert row[split]["mean"] == pytest.approx(sum(row[split]["seeds"]) / 2)
+    assert row["test"]["n_groups"] == 6  # 16 test images of 6 identities (3 images each, one has 1)
+
+
+def test_results_md_section_is_rebuilt_between_the_markers_only(bench):
+    run, md = bench
+    run("scratch_cnn")
+    run("pse_baseline")
+    text = md.read_text()
+    assert text.startswith(BEFORE) and text.endswith(AFTER)
+    section = text[text.index(real_subset.BEGIN):text.index(real_subset.END)]
+    assert "an outdated table" not in section
+    rows = [line for line in section.splitlines() if line.startswith("| scratch_cnn") or line.startswith("| pse_")]
+    assert len(rows) == 2 and all("python benchmarks/real_subset.py" in r and "32 px" in r for r in rows)
+    run("scratch_cnn")  # a second run of a spec replaces its row, it does not add one
+    assert md.read_text().count("| scratch_cnn |") == 1
+
+
+def test_lite0_transfer_reports_both_phases_with_the_wheel_weights(bench):
+    run, _ = bench
+    (path,) = run("lite0")
+    record = json.loads(path.read_text())
+    assert list(record["rows"]) == ["lite0_frozen", "lite0_finetune"]
+    assert record["backbone_weights"].startswith("ImageNet") and record["finetune_lr"] < record["train_config"]["lr"]
+    assert not real_subset.SPECS["xception_random"].default  # slow on a CPU: out of "all"
