@@ -77,8 +77,8 @@ class Setup:
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The profile ``name``, else $FACEATTR_PROFILE, else 'cpu'."""
-    name = name or os.environ.get("FACEATTR_PROFILE", "cpu")
+    """The profile ``name``, else $FACEATTR_PROFILE (empty: unset), else 'cpu'; case and spaces do not matter."""
+    name = (name or os.environ.get("FACEATTR_PROFILE") or "cpu").strip().lower()
     if name not in PROFILE_TABLE:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)} "
                          "(argument profile= or environment variable FACEATTR_PROFILE)")

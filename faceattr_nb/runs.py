@@ -9,12 +9,17 @@ created, version.
 
 Records from older versions or interrupted writes may lack fields: ``load_run``
 fills each missing one with a default (None, NaN, {} or []) and warns once,
-naming the file and the fields. A file that is not valid JSON is skipped by
-``list_runs`` with a warning, never a crash. Used in notebook 07.
+naming the file and the fields. A file that is not valid JSON, a field of the
+wrong type (``"summary": null``, ``"created": 5``) or a cut-short ``model.pt``
+beside the record makes the run broken: ``list_runs`` skips it with a warning
+naming the file, never a crash. Runs are keyed by their folder, so a copied
+folder (``cp -r runs/a runs/a_backup``) is its own row. Used in notebook 07.
 """
 import json
 import math
+import numbers
 import warnings
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +36,8 @@ LIST_COLUMNS = ["name", "model", "data", "profile", "num_attrs", "img_size", "pa
 
 
 class RunRecordError(ValueError):
-    """A record file that cannot be read as a run record (not JSON, not an object)."""
+    """A run file that cannot be read: a record that is not JSON, not an object or has a field of the wrong
+    type, or weights cut short while written."""
 
 
 def record_path(path: str | Path) -> Path:
@@ -56,6 +62,7 @@ def load_run(path: str | Path) -> dict:
     if not isinstance(record, dict):
         raise RunRecordError(f"{path} holds a JSON {type(record).__name__}, not a run record object; "
                              "re-run its training or delete the folder")
+    _check_types(record, path)
     missing = [k for k in RECORD_FIELDS if k not in record]
     if missing:
         warnings.warn(f"run record {path} lacks {', '.join(missing)} (older or partial record); "
@@ -68,6 +75,31 @@ def load_run(path: str | Path) -> dict:
 
 def _copy(value):
     return type(value)() if isinstance(value, (dict, list)) else value
+
+
+def _check_types(record: dict, path: Path) -> None:
+    """RunRecordError naming the file and the field when a present field has the wrong type."""
+    for key, default in RECORD_FIELDS.items():
+        value = record.get(key)
+        if isinstance(default, (dict, list)):
+            ok = isinstance(value, type(default))
+        elif isinstance(default, float) or key == "version":
+            ok = value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+        else:  # name, model, data, created
+            ok = value is None or isinstance(value, str)
+        if key in record and not ok:
+            raise RunRecordError(f"{path}: field {key!r} is {json.dumps(value)[:40]}, not a "
+                                 f"{type(default).__name__ if default is not None else 'string'}; re-run its "
+                                 "training or delete the folder")
+
+
+def check_weights(run_dir: str | Path) -> None:
+    """RunRecordError when ``run_dir/model.pt`` exists but is not a whole torch file (empty or cut short)."""
+    weights = Path(run_dir) / "model.pt"
+    if weights.exists() and not zipfile.is_zipfile(weights):
+        raise RunRecordError(f"{weights} is {weights.stat().st_size} bytes and not a whole torch file (cut short "
+                             "while written?): re-run the training of this run (its checkpoint.pt resumes it) "
+                             "or delete the folder")
 
 
 def eval_split(record: dict) -> str | None:
@@ -96,16 +128,25 @@ def run_row(record: dict) -> dict:
 
 
 def load_runs(runs_dir: str | Path) -> dict[str, dict]:
-    """Every readable record ``<runs_dir>/<name>/record.json`` by run name, oldest first;
-    unreadable records are skipped with a warning."""
+    """Every readable record ``<runs_dir>/<folder>/record.json`` by folder name, oldest first.
+
+    Broken runs (``load_run`` or ``check_weights`` fails) are skipped with a
+    warning; a record whose name is not its folder's (a copied folder) is
+    listed under the folder's name, with a warning."""
     records = []
     for path in sorted(Path(runs_dir).glob("*/record.json")):
         try:
-            records.append(load_run(path))
+            check_weights(path.parent)
+            record = load_run(path)
         except RunRecordError as err:
             warnings.warn(f"skipping {err}", stacklevel=2)
-    records.sort(key=lambda r: (r.get("created") or "", r["name"]))
-    return {r["name"]: r for r in records}
+            continue
+        if record["name"] != path.parent.name:
+            warnings.warn(f"{path} names run {record['name']!r} but lies in {path.parent.name}/ (a copy?); "
+                          f"listed as {path.parent.name!r}", stacklevel=2)
+        records.append((path.parent.name, record))
+    records.sort(key=lambda kr: (kr[1]["created"] or "", kr[0]))
+    return dict(records)
 
 
 def runs_table(records: dict[str, dict]) -> pd.DataFrame:

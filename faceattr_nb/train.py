@@ -201,8 +201,12 @@ def _layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _save_atomic(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a kill leaves the old file or the new one, never half."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -210,6 +214,35 @@ def _write_json(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=_jsonable))
     os.replace(tmp, path)
+
+
+def _check_before_training(train: ImageCache, val: ImageCache, test: ImageCache | None, run_dir: Path) -> None:
+    """Fail before the first epoch, not after it: splits too small to train or score, an unwritable run folder."""
+    if len(train) < 2:
+        raise ValueError(f"the training split has {len(train)} image(s); need at least 2")
+    for split, cache in (("validation", val), ("test", test)):
+        if cache is not None and len(cache) == 0:
+            raise ValueError(f"the {split} split is empty (0 images): check the data's partition column "
+                             "(list_eval_partition) and the profile's max_eval, or pass test=None")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write_test_{os.getpid()}"  # one per process: ranks of one run may probe at once
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"cannot write to the run folder {run_dir} ({err}): make it writable, "
+                              "or pass another runs_dir= or name=") from err
+
+
+def _check_finite(name: str, when: str, losses: dict[str, float], probs: np.ndarray, cfg: TrainConfig,
+                  ckpt_path: Path) -> None:
+    """FloatingPointError when a validation loss or score is NaN or infinite: such a run is never saved."""
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad or not np.isfinite(probs).all():
+        what = f"the validation loss became {bad}" if bad else "the scores became NaN or infinite"
+        raise FloatingPointError(
+            f"{name}: {what} at {when}. Lower lr (now {cfg.lr}), set clip=1.0, or check the inputs; no record "
+            f"is written; the last good checkpoint is {ckpt_path if ckpt_path.exists() else 'none'}")
 
 
 def _jsonable(v):
@@ -240,16 +273,17 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     A checkpoint in ``runs/<name>/`` from the same config is resumed when
     ``resume`` is true. ``on_epoch_end(epoch, row)`` is called after each
     epoch's checkpoint (raise inside it to stop a run as if interrupted).
+    Before the first epoch the splits must be non-empty and the run folder
+    writable; a non-finite validation loss or score stops the run with a
+    FloatingPointError, keeping the last good checkpoint and writing no result.
     """
     name = name or getattr(model, "create_name", type(model).__name__.lower())
     runs_dir = Path(runs_dir or (setup.runs_dir if setup else "runs"))
     run_dir = runs_dir / name
-    run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or (setup.device if setup else None)
                           or ("cuda" if torch.cuda.is_available() else "cpu"))
     amp = device.type == "cuda" if cfg.amp is None else cfg.amp
-    if len(train) < 2:
-        raise ValueError(f"the training split has {len(train)} image(s); need at least 2")
+    _check_before_training(train, val, test, run_dir)
 
     model.to(device)
     if device.type == "cuda":
@@ -327,6 +361,7 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
             steps.set_postfix(loss=f"{sums['total'] / n_seen:.4f}")
         # evaluate on the validation split
         val_losses, val_probs = evaluate_loss(model, val, cfg.batch_size * 2, device, amp)
+        _check_finite(name, f"epoch {epoch + 1}", val_losses, val_probs, cfg, ckpt_path)
         val_acc = float((apply_thresholds(val_probs, 0.5) == val_y).mean())  # as metrics scores it
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, **{f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()},
@@ -369,9 +404,12 @@ def _finish(model, name, run_dir, cfg, history, train, val, test, setup, device,
         if cache is None:
             continue
         probs = predict(model, cache, cfg.batch_size * 2, device, amp)
+        _check_finite(name, f"the final {split} scoring", {}, probs, cfg, run_dir / "checkpoint.pt")
         tables[split], summaries[split] = metrics.evaluate(cache.y.cpu().numpy(), probs, cache.attrs,
                                                            train_y=train_y)
-    torch.save(model.state_dict(), run_dir / "model.pt")
+    # an older record goes first: a kill below leaves no record rather than one beside other weights
+    (run_dir / "record.json").unlink(missing_ok=True)
+    _save_atomic(model.state_dict(), run_dir / "model.pt")
     shape = tuple(train.x.shape[1:])
     params, trainable = count_params(model)
     record = {
@@ -393,17 +431,26 @@ def _finish(model, name, run_dir, cfg, history, train, val, test, setup, device,
 
 
 def load_model(run_dir: str | Path, device: str = "cpu") -> nn.Module:
-    """Rebuild a model from its run folder (record.json + model.pt)."""
-    from faceattr_nb import models
+    """Rebuild a model from its run folder (record.json + model.pt).
+
+    A missing or unreadable file (a kill while it was written) raises an error
+    that names it and says how to get it back."""
+    from faceattr_nb import models, runs
     run_dir = Path(run_dir)
     record_path, weights = run_dir / "record.json", run_dir / "model.pt"
     for p in (record_path, weights):
         if not p.exists():
             raise FileNotFoundError(f"{p} is missing: is {run_dir} a finished run of train.fit?")
-    record = json.loads(record_path.read_text())
-    kwargs = {k: v for k, v in record.get("model_kwargs", {}).items()}
+    record = runs.load_run(record_path)
+    kwargs = dict(record["model_kwargs"])
     kwargs.pop("weights", None)  # the trained weights replace any pretrained file
     kwargs.pop("pretrained", None)
     model = models.create(record["model"], **kwargs)
-    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    try:
+        state = torch.load(weights, map_location=device, weights_only=True)
+    except Exception as err:  # EOFError, zip or unpickling errors of a cut-short file
+        raise runs.RunRecordError(f"{weights} is not a readable state dict ({type(err).__name__}: {err}); it was "
+                                  f"probably cut short while written: re-run the training of {run_dir.name} "
+                                  "(its checkpoint.pt resumes it) or delete the folder") from err
+    model.load_state_dict(state)
     return model.to(device).eval()

@@ -56,9 +56,10 @@ def test_local_weights_file_is_loaded(tmp_path, monkeypatch, name, suffix, num_c
 
 
 @pytest.mark.parametrize("name", TIMM_MODELS)
-def test_a_file_of_another_model_warns_what_stays_random(tmp_path, name):
-    write_weights(tmp_path / "partial.pth", drop="layer1.")
-    with pytest.warns(UserWarning, match=r"tensors of 'test_resnet' are not in .*partial.pth.*layer1\."):
+def test_a_file_of_another_model_is_an_error_naming_what_is_missing(tmp_path, name):
+    write_weights(tmp_path / "partial.pth", drop="layer1.")  # allowed by name: tests/test_reliability.py
+    with pytest.raises(ValueError, match=r"partial.pth does not fit timm's 'test_resnet': \d+ tensors missing "
+                                         r"from the file \(first: layer1\."):
         create(name, weights=tmp_path / "partial.pth")
 
 

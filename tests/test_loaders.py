@@ -47,7 +47,7 @@ def test_bad_cache_says_what_is_wrong():
                            identity=np.zeros(2))
 
 
-def test_decode_and_build_cache_reuses_the_saved_array(tmp_path):
+def test_decode_and_build_cache_reuses_the_saved_array(tmp_path, monkeypatch):
     import pandas as pd
 
     from faceattr_nb.attributes import ATTRIBUTES
@@ -59,8 +59,9 @@ def test_decode_and_build_cache_reuses_the_saved_array(tmp_path):
     c1 = loaders.build_cache(table, tmp_path, 32, cache_dir=tmp_path / "cache", workers=1)
     assert c1.x.shape == (3, 3, 32, 32) and c1.x.dtype == torch.uint8
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
-    (tmp_path / ids[0]).unlink()  # the second call must not decode again
-    c2 = loaders.build_cache(table, tmp_path, 32, cache_dir=tmp_path / "cache", workers=1)
+    with monkeypatch.context() as m:  # the second call must not decode again
+        m.setattr(loaders, "decode_image", lambda *a, **k: pytest.fail("decoded again"))
+        c2 = loaders.build_cache(table, tmp_path, 32, cache_dir=tmp_path / "cache", workers=1)
     assert torch.equal(c1.x, c2.x)
     ds = loaders.FaceDataset(table.iloc[1:], tmp_path, loaders.eval_transform(24))
     x, y = ds[0]

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from faceattr_nb.data.celeba import BBOX, LANDMARKS
-from faceattr_nb.data.loaders import cached_array, map_images
+from faceattr_nb.data.loaders import cached_array, files_key, map_images, open_image
 
 KINDS = ("A", "B")
 PADS = ("edge", "zeros")
@@ -161,33 +161,35 @@ def cut(gray: np.ndarray, box: np.ndarray, pad: str = "edge") -> np.ndarray:
     return out
 
 
-def crop_image(path: str | Path, box: np.ndarray, size: int = 36, pad: str = "edge") -> np.ndarray:
-    """One image file -> its crop as grayscale uint8 (size, size)."""
-    with Image.open(path) as im:
-        gray = np.asarray(im.convert("L"))  # (H, W)
+def crop_image(path: str | Path, box: np.ndarray, size: int = 36, pad: str = "edge",
+               expect_size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image file -> its crop as grayscale uint8 (size, size); ``expect_size``: the (W, H) the
+    file must have for its landmarks to hold (``loaders.BadImageError`` otherwise)."""
+    gray = np.asarray(open_image(path, "L", expect_size))  # (H, W)
     patch = Image.fromarray(cut(gray, box, pad))
     return np.asarray(patch.resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
 def crop_faces(table: pd.DataFrame, image_dir: str | Path, kind: str = "A", size: int = 36,
                workers: int = 4, pad: str = "edge", box: str = "auto",
-               cache_dir: str | Path | None = None) -> np.ndarray:
+               cache_dir: str | Path | None = None, expect_size: tuple[int, int] | None = None) -> np.ndarray:
     """Type-A or type-B crops of every image of ``table``: uint8 (N, 1, size, size).
 
     ``table`` is a ``read_celeba`` table with landmarks (or face boxes); see
     ``crop_boxes`` for ``box``. Images are read in ``workers`` threads. With
-    ``cache_dir`` the crops are saved as ``.npy`` (keyed by the images, boxes and
-    settings) and the next call only loads them.
+    ``cache_dir`` the crops are saved as ``.npy`` (keyed by the images with their
+    sizes and modification times, boxes and settings) and the next call only loads
+    them. ``expect_size`` (W, H): the size every image must have (aligned: 178x218).
     """
     boxes = crop_boxes(table, kind, box)
     paths = [Path(image_dir) / i for i in table["image_id"]]
 
     def crop_all() -> np.ndarray:
-        return map_images(lambda pb: crop_image(pb[0], pb[1], size, pad), list(zip(paths, boxes)), (1, size, size),
-                          workers, f"crop {kind}")
+        return map_images(lambda pb: crop_image(pb[0], pb[1], size, pad, expect_size), list(zip(paths, boxes)),
+                          (1, size, size), workers, f"crop {kind}")
 
     boxes_hash = hashlib.sha1(np.ascontiguousarray(boxes).tobytes()).hexdigest()
-    key = f"{Path(image_dir).resolve()}|{size}|{pad}|{','.join(table['image_id'])}|{boxes_hash}"
+    key = f"{Path(image_dir).resolve()}|{size}|{pad}|{expect_size}|{files_key(paths)}|{boxes_hash}"
     return cached_array(cache_dir, f"crops_{kind}{size}", key, crop_all)
 
 

@@ -6,8 +6,16 @@ and reused; ``batches`` then samples, flips and normalises on the device
 the cache lives on (the GPU in the gpu profile). ``FaceDataset`` is the
 classic torch ``Dataset`` + torchvision transforms path, for augmentations
 beyond flipping. Used in notebooks 02-07.
+
+A bad image (missing, empty, truncated, not an image, or not the size its
+layout fixes, e.g. 178x218 in img_align_celeba/) stops decoding at once with
+a ``BadImageError`` that names the file; ``skip_bad=True`` drops such images
+instead and lists them. The saved cache is keyed by every file's size and
+modification time, so a replaced image is decoded again.
 """
 import hashlib
+import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +34,18 @@ from faceattr_nb.attributes import ATTRIBUTES
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 GRAY_MEAN, GRAY_STD = (0.5,), (0.25,)
+ALIGNED_SIZE = (178, 218)  # (W, H) of every image of CelebA's img_align_celeba/ (and of the generated data)
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be decoded or has the wrong size; ``path`` names it."""
+
+    def __init__(self, path: str | Path, problem: str, hint: str = "re-extract it from the CelebA archive"):
+        self.path = Path(path)
+        super().__init__(f"{path}: {problem}; {hint}")
+
+
+SKIP_HINT = "or pass skip_bad=True to leave out bad images (they are listed)"
 
 
 @dataclass
@@ -119,67 +139,156 @@ def batches(cache: ImageCache, batch_size: int, *, shuffle: bool = False, flip: 
         yield (x - mean) / std, y
 
 
-def decode_image(path: str | Path, img_size: int, gray: bool = False,
-                 square: bool = True) -> np.ndarray:
-    """One JPEG -> uint8 (C, img_size, img_size): centre square crop, then resize."""
-    with Image.open(path) as im:
-        im = im.convert("L" if gray else "RGB")
-        if square:
-            w, h = im.size
-            s = min(w, h)
-            left, top = (w - s) // 2, (h - s) // 2
-            im = im.crop((left, top, left + s, top + s))
-        im = im.resize((img_size, img_size), Image.BILINEAR)
-        a = np.asarray(im, dtype=np.uint8)
+def open_image(path: str | Path, mode: str, expect_size: tuple[int, int] | None = None,
+               hint: str = "re-extract it from the CelebA archive") -> Image.Image:
+    """The image at ``path`` fully decoded in PIL ``mode`` ("RGB", "L"); ``BadImageError`` naming the file
+    when it is missing, empty, truncated, not an image, or not ``expect_size`` (W, H)."""
+    try:
+        with Image.open(path) as im:
+            if expect_size is not None and im.size != tuple(expect_size):
+                raise BadImageError(path, f"{im.size[0]}x{im.size[1]} pixels where this layout has "
+                                    f"{expect_size[0]}x{expect_size[1]} (landmarks and crops would miss the face)",
+                                    hint)
+            return im.convert(mode)  # decodes every pixel: a truncated file fails here
+    except BadImageError:
+        raise
+    except FileNotFoundError as err:
+        raise BadImageError(path, "file not found", hint) from err
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        raise BadImageError(path, f"cannot be decoded ({size} bytes; {err})", hint) from err
+
+
+def decode_image(path: str | Path, img_size: int, gray: bool = False, square: bool = True,
+                 expect_size: tuple[int, int] | None = None) -> np.ndarray:
+    """One JPEG -> uint8 (C, img_size, img_size): centre square crop, then resize.
+    ``expect_size``: the (W, H) the file must have (``BadImageError`` otherwise)."""
+    im = open_image(path, "L" if gray else "RGB", expect_size, f"re-extract it from the CelebA archive, {SKIP_HINT}")
+    if square:
+        w, h = im.size
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s))
+    im = im.resize((img_size, img_size), Image.BILINEAR)
+    a = np.asarray(im, dtype=np.uint8)
     return a[None] if gray else a.transpose(2, 0, 1)
 
 
 def decode_all(paths: list[Path], img_size: int, gray: bool = False, square: bool = True,
-               workers: int = 4, desc: str = "decode") -> np.ndarray:
-    """Decode many images in threads (PIL releases the GIL): uint8 (N, C, S, S)."""
-    return map_images(lambda p: decode_image(p, img_size, gray, square), paths,
-                      (1 if gray else 3, img_size, img_size), workers, desc)
+               workers: int = 4, desc: str = "decode", expect_size: tuple[int, int] | None = None,
+               bad: list[int] | None = None) -> np.ndarray:
+    """Decode many images in threads (PIL releases the GIL): uint8 (N, C, S, S).
+
+    The first bad image raises ``BadImageError``; with a list ``bad`` its index
+    is appended there instead and its row stays zero."""
+    return map_images(lambda p: decode_image(p, img_size, gray, square, expect_size), paths,
+                      (1 if gray else 3, img_size, img_size), workers, desc, bad)
 
 
-def map_images(fn, items: list, shape: tuple[int, ...], workers: int = 4, desc: str = "decode") -> np.ndarray:
-    """``fn(item)`` for every item, in ``workers`` threads with a progress bar, into one uint8 (N, *shape) array."""
-    out = np.empty((len(items), *shape), np.uint8)
-    with ThreadPoolExecutor(workers) as pool:
-        for i, a in enumerate(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False)):
-            out[i] = a
+def map_images(fn, items: list, shape: tuple[int, ...], workers: int = 4, desc: str = "decode",
+               bad: list[int] | None = None) -> np.ndarray:
+    """``fn(item)`` for every item, in ``workers`` threads with a progress bar, into one uint8 (N, *shape) array.
+
+    A ``BadImageError`` stops at once (pending items are cancelled), unless ``bad`` is a list: then
+    the item's index is appended to it and its row stays zero."""
+    def run(item):
+        try:
+            return fn(item)
+        except BadImageError as err:
+            if bad is None:
+                raise
+            return err
+
+    out = np.zeros((len(items), *shape), np.uint8)
+    pool = ThreadPoolExecutor(workers)
+    try:
+        for i, a in enumerate(tqdm(pool.map(run, items), total=len(items), desc=desc, leave=False)):
+            if isinstance(a, BadImageError):
+                bad.append(i)
+            else:
+                out[i] = a
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on an error, do not decode the rest
     return out
 
 
 def build_cache(table: pd.DataFrame, image_dir: str | Path, img_size: int, *, gray: bool = False,
                 square: bool = True, cache_dir: str | Path | None = None, source: str = "synthetic",
-                attrs: list[str] | None = None, workers: int = 4) -> ImageCache:
+                attrs: list[str] | None = None, workers: int = 4, expect_size: tuple[int, int] | None = None,
+                skip_bad: bool = False) -> ImageCache:
     """Decode the images of ``table`` (a ``read_celeba`` table) into an ImageCache.
 
     With ``cache_dir`` the decoded array is saved as ``.npy`` under a name that
-    hashes the image list and settings, so the second call only loads it.
+    hashes the image list, every file's size and modification time and the
+    settings, so the second call only loads it. ``expect_size`` (W, H): the
+    size every image must have. A bad image raises ``BadImageError``; with
+    ``skip_bad`` its row is left out and a warning lists it (nothing is saved then).
     """
     attrs = list(attrs or ATTRIBUTES)
-    ids = table["image_id"].tolist()
-    x = cached_array(cache_dir, f"cache_{img_size}{'g' if gray else ''}",
-                     f"{Path(image_dir).resolve()}|{img_size}|{gray}|{square}|{','.join(ids)}",
-                     lambda: decode_all([Path(image_dir) / i for i in ids], img_size, gray, square, workers))
+    paths = [Path(image_dir) / i for i in table["image_id"]]
+    key = f"{Path(image_dir).resolve()}|{img_size}|{gray}|{square}|{expect_size}|{files_key(paths)}"
+    bad: list[int] = []
+    x = cached_array(cache_dir, f"cache_{img_size}{'g' if gray else ''}", key,
+                     lambda: decode_all(paths, img_size, gray, square, workers, expect_size=expect_size,
+                                        bad=bad if skip_bad else None), save_if=lambda: not bad)
+    if bad:
+        warnings.warn(f"skipped {len(bad)} of {len(paths)} bad images in {image_dir} (skip_bad=True): "
+                      f"{', '.join(paths[i].name for i in bad[:20])}{' ...' if len(bad) > 20 else ''}; "
+                      "re-extract them to use them (the decoded cache is not saved meanwhile)", stacklevel=2)
+        keep = np.setdiff1d(np.arange(len(paths)), bad)
+        x, table = x[keep], table.iloc[keep]
     return cache_from_table(x, table, attrs, gray, source)
 
 
-def cached_array(cache_dir: str | Path | None, prefix: str, key: str, compute) -> np.ndarray:
+def files_key(paths: list[Path]) -> str:
+    """A hash of every file's name, size and modification time (one ``stat`` each, no read): changes when
+    an image is replaced, rewritten or removed."""
+    h = hashlib.sha1()
+    for p in paths:
+        try:
+            st = os.stat(p)
+            h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}|".encode())
+        except OSError:  # missing: decoding will name it
+            h.update(f"{p.name}:missing|".encode())
+    return h.hexdigest()
+
+
+def cached_array(cache_dir: str | Path | None, prefix: str, key: str, compute, save_if=None) -> np.ndarray:
     """``compute()``, saved as ``<cache_dir>/<prefix>_<hash of key>.npy`` (written atomically)
-    and loaded from there next time; no cache_dir: just ``compute()``."""
+    and loaded from there next time; no cache_dir: just ``compute()``. A folder that cannot be
+    written warns and the array is only returned; ``save_if()`` false: not saved."""
     if cache_dir is None:
         return compute()
     npy = Path(cache_dir) / f"{prefix}_{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy"
     if npy.exists():
         return np.load(npy)
+    writable = _writable(npy.parent)
     x = compute()
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npy.with_suffix(".tmp.npy")
-    np.save(tmp, x)
-    tmp.replace(npy)
+    if writable and (save_if is None or save_if()):
+        tmp = npy.with_suffix(".tmp.npy")
+        try:
+            np.save(tmp, x)
+            tmp.replace(npy)
+        except OSError as err:  # a full disk: the run goes on without the cache
+            tmp.unlink(missing_ok=True)
+            warnings.warn(f"could not save the decoded images to {npy} ({err}); continuing without the cache",
+                          stacklevel=3)
     return x
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (created if absent); warns when not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError as err:
+        warnings.warn(f"the cache folder {folder} is not writable ({err}): decoding without saving the cache, "
+                      "so every run decodes the images again; make the folder writable to decode only once",
+                      stacklevel=4)
+        return False
 
 
 def cache_from_table(x: np.ndarray, table: pd.DataFrame, attrs: list[str], gray: bool, source: str) -> ImageCache:
@@ -219,6 +328,4 @@ class FaceDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        with Image.open(self.paths[i]) as im:
-            x = self.transform(im.convert("RGB"))
-        return x, self.y[i]
+        return self.transform(open_image(self.paths[i], "RGB")), self.y[i]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from faceattr_nb.config import REPO_ROOT, Setup
 from faceattr_nb.data import celeba
-from faceattr_nb.data.loaders import ImageCache, build_cache, cache_from_table
+from faceattr_nb.data.loaders import ALIGNED_SIZE, ImageCache, build_cache, cache_from_table
 
 CACHE_DIR = REPO_ROOT / "data" / "cache"
 
@@ -64,12 +64,22 @@ def split_tables(setup: Setup) -> dict[str, tuple[pd.DataFrame, object]]:
             for name, (t, folder) in parts.items()}
 
 
+def layout_size(split: str) -> tuple[int, int] | None:
+    """The (W, H) every image of ``split`` must have: aligned 178x218, except the real subset's
+    unaligned "test_b" crops (any size)."""
+    return None if split == "test_b" else ALIGNED_SIZE
+
+
 def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
-                attrs: list[str] | None = None) -> dict[str, ImageCache]:
-    """Decoded caches {"train", "val", "test"[, "test_b"]} at ``img_size`` (default: the profile's)."""
+                attrs: list[str] | None = None, skip_bad: bool = False) -> dict[str, ImageCache]:
+    """Decoded caches {"train", "val", "test"[, "test_b"]} at ``img_size`` (default: the profile's).
+
+    A bad image (unreadable, or not 178x218 where the layout is aligned) raises
+    ``loaders.BadImageError`` naming it; ``skip_bad=True`` leaves such images out, with a warning listing them."""
     size = img_size or setup.profile.img_size
     return {name: build_cache(table, folder, size, gray=gray, cache_dir=CACHE_DIR, source=setup.source,
-                              attrs=attrs, workers=setup.profile.workers)
+                              attrs=attrs, workers=setup.profile.workers, expect_size=layout_size(name),
+                              skip_bad=skip_bad)
             for name, (table, folder) in split_tables(setup).items()}
 
 
@@ -95,7 +105,7 @@ def load_crops(setup: Setup, kind: str = "A", attrs: list[str] | None = None, si
         if "nose_x" not in table:
             table = crops.with_template_landmarks(table)
         x = crops.crop_faces(table, folder, kind=kind, size=size, workers=setup.profile.workers,
-                             cache_dir=CACHE_DIR)
+                             cache_dir=CACHE_DIR, expect_size=layout_size(name))
         cache = cache_from_table(x, table, attrs, gray=True, source=setup.source)
         out[name] = augment_cache(cache) if name == "train" and augment else cache
     return out
