@@ -92,13 +92,15 @@ class ImageCache:
 
 
 def batches(cache: ImageCache, batch_size: int, *, shuffle: bool = False, flip: bool = False,
-            seed: int = 0, device: str | torch.device | None = None,
-            drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            seed: int = 0, device: str | torch.device | None = None, drop_last: bool = False,
+            part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (x, y) batches: x float (B, C, H, W) normalised, y float (B, A).
 
     Indexing, the random horizontal flip and normalisation run on ``device``
     (default: where the cache is). The same ``seed`` gives the same order and
-    flips, which is what makes a resumed run exact.
+    flips, which is what makes a resumed run exact. ``part=(rank, world_size)``
+    yields only that process's contiguous share of each batch (data-parallel
+    training, see distributed.py).
     """
     device = torch.device(device) if device is not None else cache.x.device
     g = torch.Generator().manual_seed(seed)
@@ -109,7 +111,7 @@ def batches(cache: ImageCache, batch_size: int, *, shuffle: bool = False, flip: 
     std = torch.tensor(cache.std, device=device).view(1, -1, 1, 1) * 255
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start:start + batch_size].tensor_split(part[1])[part[0]]
         x = cache.x[idx.to(cache.x.device)].to(device, non_blocking=True)  # (B, C, H, W) uint8
         y = cache.y[idx.to(cache.y.device)].to(device, non_blocking=True).float()  # (B, A)
         x = x.float()
