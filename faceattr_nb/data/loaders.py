@@ -8,6 +8,7 @@ classic torch ``Dataset`` + torchvision transforms path, for augmentations
 beyond flipping. Used in notebooks 02-07.
 """
 import hashlib
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -146,9 +147,12 @@ def decode_all(paths: list[Path], img_size: int, gray: bool = False, square: boo
 def map_images(fn, items: list, shape: tuple[int, ...], workers: int = 4, desc: str = "decode") -> np.ndarray:
     """``fn(item)`` for every item, in ``workers`` threads with a progress bar, into one uint8 (N, *shape) array."""
     out = np.empty((len(items), *shape), np.uint8)
-    with ThreadPoolExecutor(workers) as pool:
-        for i, a in enumerate(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False)):
-            out[i] = a
+    chunk = 64 * workers  # items in flight: the memory beyond ``out`` does not grow with len(items)
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(items), desc=desc, leave=False) as bar:
+        for start in range(0, len(items), chunk):
+            for i, a in enumerate(pool.map(fn, items[start:start + chunk]), start):
+                out[i] = a
+                bar.update()
     return out
 
 
@@ -178,7 +182,7 @@ def cached_array(cache_dir: str | Path | None, prefix: str, key: str, compute) -
         return np.load(npy)
     x = compute()
     npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npy.with_suffix(".tmp.npy")
+    tmp = npy.with_suffix(f".{os.getpid()}.tmp.npy")  # one per process: data-parallel ranks may all write it
     np.save(tmp, x)
     tmp.replace(npy)
     return x
