@@ -41,6 +41,23 @@ def test_drop_last_and_subset():
     assert s.ids == [c.ids[3], c.ids[1]] and torch.equal(s.x[0], c.x[3])
 
 
+def test_process_shares_of_a_batch_make_the_whole_batch():
+    c = toy_cache(40)
+    kw = dict(shuffle=True, flip=True, seed=2, drop_last=True)
+    whole = list(loaders.batches(c, 16, **kw))
+    shares = [list(loaders.batches(c, 16, part=(rank, 2), **kw)) for rank in (0, 1)]
+    assert len(whole) == len(shares[0]) == len(shares[1]) == 2
+    for (x, y), (x0, y0), (x1, y1) in zip(whole, *shares):
+        assert len(x0) == len(x1) == 8
+        assert torch.equal(x, torch.cat([x0, x1])) and torch.equal(y, torch.cat([y0, y1]))
+
+
+def test_map_images_keeps_the_order_over_many_chunks():
+    items = list(range(300))  # more than one chunk of 64 per thread
+    out = loaders.map_images(lambda i: np.full((1, 2, 2), i % 256, np.uint8), items, (1, 2, 2), workers=2)
+    assert out[:, 0, 0, 0].tolist() == [i % 256 for i in items]
+
+
 def test_bad_cache_says_what_is_wrong():
     with pytest.raises(ValueError, match="uint8"):
         loaders.ImageCache(x=torch.zeros(2, 3, 4, 4), y=torch.zeros(2, 40, dtype=torch.uint8), ids=["a", "b"],

@@ -112,13 +112,15 @@ class ImageCache:
 
 
 def batches(cache: ImageCache, batch_size: int, *, shuffle: bool = False, flip: bool = False,
-            seed: int = 0, device: str | torch.device | None = None,
-            drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            seed: int = 0, device: str | torch.device | None = None, drop_last: bool = False,
+            part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (x, y) batches: x float (B, C, H, W) normalised, y float (B, A).
 
     Indexing, the random horizontal flip and normalisation run on ``device``
     (default: where the cache is). The same ``seed`` gives the same order and
-    flips, which is what makes a resumed run exact.
+    flips, which is what makes a resumed run exact. ``part=(rank, world_size)``
+    yields only that process's contiguous share of each batch (data-parallel
+    training, see distributed.py).
     """
     device = torch.device(device) if device is not None else cache.x.device
     g = torch.Generator().manual_seed(seed)
@@ -129,7 +131,7 @@ def batches(cache: ImageCache, batch_size: int, *, shuffle: bool = False, flip: 
     std = torch.tensor(cache.std, device=device).view(1, -1, 1, 1) * 255
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start:start + batch_size].tensor_split(part[1])[part[0]]
         x = cache.x[idx.to(cache.x.device)].to(device, non_blocking=True)  # (B, C, H, W) uint8
         y = cache.y[idx.to(cache.y.device)].to(device, non_blocking=True).float()  # (B, A)
         x = x.float()
@@ -189,8 +191,9 @@ def map_images(fn, items: list, shape: tuple[int, ...], workers: int = 4, desc: 
                bad: list[int] | None = None) -> np.ndarray:
     """``fn(item)`` for every item, in ``workers`` threads with a progress bar, into one uint8 (N, *shape) array.
 
-    A ``BadImageError`` stops at once (pending items are cancelled), unless ``bad`` is a list: then
-    the item's index is appended to it and its row stays zero."""
+    At most 64 items per thread are in flight, so the memory beyond the array does not grow with
+    len(items). A ``BadImageError`` stops at once, unless ``bad`` is a list: then the item's index is
+    appended to it and its row stays zero."""
     def run(item):
         try:
             return fn(item)
@@ -200,15 +203,15 @@ def map_images(fn, items: list, shape: tuple[int, ...], workers: int = 4, desc: 
             return err
 
     out = np.zeros((len(items), *shape), np.uint8)
-    pool = ThreadPoolExecutor(workers)
-    try:
-        for i, a in enumerate(tqdm(pool.map(run, items), total=len(items), desc=desc, leave=False)):
-            if isinstance(a, BadImageError):
-                bad.append(i)
-            else:
-                out[i] = a
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # on an error, do not decode the rest
+    chunk = 64 * workers
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(items), desc=desc, leave=False) as bar:
+        for start in range(0, len(items), chunk):
+            for i, a in enumerate(pool.map(run, items[start:start + chunk]), start):
+                if isinstance(a, BadImageError):
+                    bad.append(i)
+                else:
+                    out[i] = a
+                bar.update()
     return out
 
 
@@ -265,7 +268,7 @@ def cached_array(cache_dir: str | Path | None, prefix: str, key: str, compute, s
     writable = _writable(npy.parent)
     x = compute()
     if writable and (save_if is None or save_if()):
-        tmp = npy.with_suffix(".tmp.npy")
+        tmp = npy.with_suffix(f".{os.getpid()}.tmp.npy")  # one per process: data-parallel ranks may all write it
         try:
             np.save(tmp, x)
             tmp.replace(npy)
