@@ -8,7 +8,9 @@ its data, whatever the source:
   by a seeded draw of whole identities;
 * "real-subset": the shared course folder under its protocol
   (``celeba.real_subset``): train / val / test = aligned images of the
-  official partitions, plus "test_b" = the unaligned official-test crops.
+  official partitions, plus "test_b" = the unaligned official-test crops;
+* "lfwa": LFWA (``lfwa.read_lfwa``): its train / test halves, a validation
+  split carved from the training people.
 
 Used in notebooks 02-07.
 """
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from faceattr_nb.config import REPO_ROOT, Setup
-from faceattr_nb.data import celeba
+from faceattr_nb.data import celeba, lfwa
 from faceattr_nb.data.loaders import ImageCache, build_cache, cache_from_table
 
 CACHE_DIR = REPO_ROOT / "data" / "cache"
@@ -40,6 +42,9 @@ def split_tables(setup: Setup) -> dict[str, tuple[pd.DataFrame, object]]:
     p = setup.profile
     if setup.source == "real-subset":
         parts = celeba.real_subset(setup.data_root)
+    elif setup.source == "lfwa":
+        table, folder = lfwa.read_lfwa(setup.data_root, seed=setup.seed), lfwa.image_dir(setup.data_root)
+        parts = {name: (celeba.split(table, name), folder) for name in ("train", "val", "test")}
     else:
         table = celeba.read_celeba(setup.data_root)
         folder = celeba.image_dir(setup.data_root)
