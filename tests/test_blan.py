@@ -86,7 +86,11 @@ def test_classification_losses_sum_over_attributes_as_eqs_4_and_7():
     torch.testing.assert_close(loss["cls_1"], per_attr.sum())  # eq. (4): a sum over the 40 attributes
     fused = F.binary_cross_entropy_with_logits(out["logits"], y, reduction="none").mean(0).sum()
     torch.testing.assert_close(loss["sf"], fused)  # eq. (7)
-    # so Table 6's alpha = beta = 0.1 weigh LMIM and reconstruction against a 40-term l_CLS, as in eq. (8)
+    # so Table 6's alpha = beta = 0.1 (the defaults) weigh LMIM and reconstruction against a 40-term l_CLS
+    assert (model.alpha, model.beta, model.gamma) == (0.1, 0.1, 1.0)
+    cls = sum(loss[f"cls_{i}"] for i in range(1, 5)) + loss["sf"]
+    aux = sum(0.1 * loss[f"lmim_{i}"] for i in range(1, 5)) + 0.1 * loss["rec"]
+    torch.testing.assert_close(loss["total"], cls + aux)  # eq. (8)
     assert loss["cls_1"] > 10 * loss["lmim_1"]  # about 40 ln 2 against a BCE near ln 2 at the start
 
 

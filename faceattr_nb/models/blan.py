@@ -24,15 +24,17 @@ Choices the paper leaves open, made here: eq. (2) is printed as
 sigma(MLP(avg)) + MLP(max); we use CBAM's sigma(MLP(avg) + MLP(max)) [its ref. 26]
 with reduction 16, and a 7x7 Conv_F. RDAM's "convolutional layer" on [F_enc; F_dec]
 has no kernel size in the paper: a 1x1 Conv-BN-ReLU here (``rdam_kernel=3`` gives
-the 3x3 of earlier versions, 1.39 M parameters more at paper size). Each classifier
+the 3x3 of earlier versions, 1.38 M parameters more at paper size). Each classifier
 gives one logit per attribute, so the "softmax" of eqs. (6-7) over two classes is
 the sigmoid and its cross-entropy is binary. Eqs. (4) and (7) sum over the N = 40
 attributes (as here); l_LMIM is a mean over positions (the 1/M^2 of eq. 5) and
 pairs, l_REC a mean over pixels ("the MSE", eq. 1): so alpha = beta = 0.1 weigh
 them as in Table 6. (Earlier versions averaged eqs. 4 and 7 over attributes,
-which made LMIM and reconstruction 40x heavier than the paper's balance.) l_SF
-also reaches the classifiers through the fused score. The
-paper trains W_s with its own SGD at 1e-4: ``param_groups`` gives W_s its own
+which made LMIM and reconstruction 40x heavier than the paper's balance; the
+sum keeps Table 6's alpha and beta meaning what they mean in the paper, and
+under Adam (Sec. 4.2), whose steps do not scale with the loss, the larger
+total changes only that balance, not the step size.) l_SF also reaches the
+classifiers through the fused score. The paper trains W_s with its own SGD at 1e-4: ``param_groups`` gives W_s its own
 group at that rate (one optimiser type for all), and ``freeze_all_but_fusion``
 allows a fusion-only stage. The encoder-decoder sizes need not be powers of
 two: every upsampling goes to the size of the matching encoder feature. The
