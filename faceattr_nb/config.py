@@ -61,7 +61,7 @@ class Setup:
     """What ``resolve`` found: the profile, the data and where runs go."""
     profile: Profile
     data_root: Path
-    source: str              # "celeba", "real-subset" or "synthetic"
+    source: str              # "celeba", "real-subset", "lfwa" or "synthetic"
     runs_dir: Path
     device: str
     seed: int = 0
@@ -98,9 +98,12 @@ def choose_subset(profile: Profile, subset: str | None = None) -> Profile:
 
 def detect_source(root: Path) -> str | None:
     """'celeba' for a CelebA folder (either layout), 'real-subset' for the shared
-    course folder (celeba_annotations/ + celeba_images/), else None."""
+    course folder (celeba_annotations/ + celeba_images/), 'lfwa' for LFWA
+    (lfw_att_40.mat, read by data.lfwa), else None."""
     if (root / "celeba_annotations").is_dir() and (root / "celeba_images").is_dir():
         return "real-subset"
+    if (root / "lfw_att_40.mat").is_file():
+        return "lfwa"
     for base in (root, root / "celeba"):
         if any((base / f"list_attr_celeba.{ext}").exists() for ext in ("txt", "csv")):
             return "celeba"
@@ -128,7 +131,7 @@ def resolve(profile: str | None = None, data: str | Path | None = None,
                 f"CelebA not found at {root} (that is {root.resolve()}: a relative path is read from the "
                 "current folder, in Jupyter the notebook's own): expected img_align_celeba/ and "
                 "list_attr_celeba.txt (official) or list_attr_celeba.csv (Kaggle), or the course's real "
-                "subset (celeba_annotations/ + celeba_images/); see data/README.md")
+                "subset (celeba_annotations/ + celeba_images/), or LFWA (lfw_att_40.mat); see data/README.md")
         return Setup(prof, root, source, runs, device, seed)
     default = REPO_ROOT / "data" / "celeba"
     source = detect_source(default)

@@ -1,24 +1,29 @@
-"""Hyper-parameter grids and identity-grouped cross-validation on top of ``train.fit``.
+"""Hyper-parameter grids, identity-grouped cross-validation and cross-domain tests on top of ``train.fit``.
 
 The FaceNet report picks (f1, f2, d, batch) on a one-fold grid, then checks
 the winner with 5-fold cross-validation (mean ± std). Here folds are grouped
 by identity (scikit-learn's GroupKFold), so no person is in both the
-training and the held-out part. Runs land in ``runs/_search/`` so that
-notebook 07's table lists only the main runs. Used in notebook 02.
+training and the held-out part. ``cross_dataset`` is BLAN's Table 9: train
+on one dataset, test on every other (``shift_domains`` gives the pairs the
+active data allow). Runs land in ``runs/_search/`` so that notebook 07's
+table lists only the main runs. Used in notebooks 02 and 04-06.
 """
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import torch.nn as nn
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
+from faceattr_nb import metrics
 from faceattr_nb.data.loaders import ImageCache
-from faceattr_nb.train import TrainConfig, fit
+from faceattr_nb.train import TrainConfig, fit, predict
 
 
 def grid_search(build: Callable[..., nn.Module], grid: dict[str, list], train: ImageCache, val: ImageCache,
@@ -71,3 +76,84 @@ def facenet_score_key(attr: str) -> str:
 def facenet_report_scores(table: pd.DataFrame) -> dict[str, float]:
     """The report's scores from a per-attribute table: accuracy for Male (balanced), F1 for the rest."""
     return {facenet_score_key(a): float(table.loc[a, "accuracy" if a == "Male" else "f1"]) for a in table.index}
+
+
+def cross_dataset(build: Callable[[], nn.Module], domains: dict[str, dict[str, ImageCache]], cfg: TrainConfig,
+                  runs_dir: str | Path, prefix: str = "cross", seed: int = 0, n_boot: int = 1000,
+                  batch_size: int = 256, device: str | None = None) -> pd.DataFrame:
+    """BLAN Table 9: train on each domain, test on every domain; one row per (train, test) pair.
+
+    ``domains`` maps a name to its caches: "train" and "val" to train a model
+    there (early stopping on its own "val"), "test" to be tested on; a domain
+    with only "test" (e.g. the unaligned crops of the real subset) is tested
+    on and never trained on. No model ever trains or early-stops on a "test"
+    cache. ``build()`` makes a fresh model (``torch.manual_seed(seed)`` before
+    each). Columns: in_domain, mean_accuracy with its identity-bootstrap
+    interval ci_low / ci_high (``metrics.accuracy_ci``), n_identities, and two
+    floors: majority (the majority labels of the training domain's train split,
+    scored on this test split: what the training domain's label rates alone
+    give) and test_majority (the test domain's own majority labels, from its
+    train split, else from its test split).
+    """
+    trainable = [d for d, splits in domains.items() if "train" in splits]
+    missing = {d: sorted({"train", "val", "test"} - set(s)) for d, s in domains.items()
+               if "test" not in s or ("train" in s and "val" not in s)}
+    if missing or not trainable:
+        raise ValueError(f"each domain needs a 'test' cache, and 'train' with 'val' to be trained on (the test "
+                         f"split never steers training); missing: {missing or 'no domain has a train split'}")
+    rows = []
+    for source in tqdm(trainable, desc=prefix):
+        torch.manual_seed(seed)
+        model = build()
+        run = fit(model, domains[source]["train"], domains[source]["val"], replace(cfg, seed=seed),
+                  name=f"{prefix}_{_slug(source)}", runs_dir=Path(runs_dir) / "_search", device=device,
+                  progress=False, resume=False)
+        train_y = domains[source]["train"].y.numpy()
+        for target, splits in domains.items():
+            test = splits["test"]
+            y, probs = test.y.numpy(), predict(model, test, batch_size, device=device)
+            ci = metrics.accuracy_ci(y, probs, test.identity, n_boot=n_boot, seed=seed)
+            own = splits["train"].y.numpy() if "train" in splits else y
+            rows.append({"train": source, "test": target, "in_domain": source == target,
+                         "mean_accuracy": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"],
+                         "n_identities": ci["n_groups"], "majority": _majority_accuracy(train_y, y),
+                         "test_majority": _majority_accuracy(own, y), "run": run.name})
+    return pd.DataFrame(rows).set_index(["train", "test"])
+
+
+def _majority_accuracy(train_y: np.ndarray, eval_y: np.ndarray) -> float:
+    return float((metrics.majority_predict(train_y, len(eval_y)) == eval_y).mean())
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def shift_domains(setup, img_size: int | None = None, lfwa_root: str | Path | None = None) -> dict[str, dict]:
+    """Two domains for ``cross_dataset`` from what the active data allow (a dict name -> caches).
+
+    * ``lfwa_root`` given (a folder ``data.lfwa`` reads): the active data and LFWA, as in BLAN Table 9;
+    * the course's real subset: "CelebA aligned" (train / val / test) and "CelebA unaligned crops"
+      (its protocol-b test_b only: tested on, never trained on);
+    * generated data: "generated a" and "generated b" (``synthetic.generate(..., domain="b")``, written
+      beside the first folder with the same size and seed: another crop and pose).
+    """
+    from faceattr_nb.data import splits as data_splits
+    from faceattr_nb.data import synthetic
+
+    caches = data_splits.load_splits(setup, img_size)
+    if lfwa_root is not None:
+        other = replace(setup, data_root=Path(lfwa_root), source="lfwa")
+        name = "CelebA" if setup.source in ("celeba", "real-subset") else setup.source
+        return {name: {k: v for k, v in caches.items() if k != "test_b"},
+                "LFWA": data_splits.load_splits(other, img_size)}
+    if setup.source == "real-subset":
+        return {"CelebA aligned": {k: caches[k] for k in ("train", "val", "test")},
+                "CelebA unaligned crops": {"test": caches["test_b"]}}
+    if setup.source == "synthetic":
+        root_b = setup.data_root.with_name(setup.data_root.name + "_b")
+        synthetic.generate(root_b, setup.profile.n_synthetic, seed=setup.seed, domain="b")
+        return {"generated a": caches, "generated b": data_splits.load_splits(replace(setup, data_root=root_b),
+                                                                              img_size)}
+    raise ValueError(f"no second domain for source {setup.source!r}: pass lfwa_root= (a folder with "
+                     "lfw_att_40.mat, indices_train_test.mat and lfw/), see data/README.md")

@@ -77,6 +77,34 @@ def test_losses_are_eq_8_with_finite_gradients_everywhere():
         assert torch.isfinite(p.grad).all(), name
 
 
+def test_classification_losses_sum_over_attributes_as_eqs_4_and_7():
+    model = small()
+    x, y = batch(4, 48)
+    out = model(x)
+    loss = model.losses(out, y)
+    per_attr = F.binary_cross_entropy_with_logits(out["level_logits"][:, 0], y, reduction="none").mean(0)  # (A,)
+    torch.testing.assert_close(loss["cls_1"], per_attr.sum())  # eq. (4): a sum over the 40 attributes
+    fused = F.binary_cross_entropy_with_logits(out["logits"], y, reduction="none").mean(0).sum()
+    torch.testing.assert_close(loss["sf"], fused)  # eq. (7)
+    # so Table 6's alpha = beta = 0.1 (the defaults) weigh LMIM and reconstruction against a 40-term l_CLS
+    assert (model.alpha, model.beta, model.gamma) == (0.1, 0.1, 1.0)
+    cls = sum(loss[f"cls_{i}"] for i in range(1, 5)) + loss["sf"]
+    aux = sum(0.1 * loss[f"lmim_{i}"] for i in range(1, 5)) + 0.1 * loss["rec"]
+    torch.testing.assert_close(loss["total"], cls + aux)  # eq. (8)
+    assert loss["cls_1"] > 10 * loss["lmim_1"]  # about 40 ln 2 against a BCE near ln 2 at the start
+
+
+def test_paper_size_parameter_count_and_what_the_rdam_kernel_costs():
+    torch.manual_seed(0)
+    table = models.create("blan").parameter_table()  # ResNet-34, 256 px
+    assert table["encoder"] == 21_284_672  # ResNet-34 without its pooling and fc
+    assert table["ac"] == 10_149_152        # Table 2
+    assert table["decoder"] == 9_437_827 and table["rdam"] == 184_453  # 1x1 RDAM convolution
+    assert table["inference"] == 41_056_304  # docstring: 41.06 M against the paper's 38.34 M
+    wide = models.create("blan", rdam_kernel=3).parameter_table()
+    assert wide["inference"] - table["inference"] == 1_376_256  # the 3x3 convolution of earlier versions
+
+
 def test_fusion_starts_as_the_mean_of_the_level_scores():
     model = small().eval()
     x, _ = batch(2, 48)

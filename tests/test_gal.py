@@ -25,6 +25,8 @@ def batch(n: int = 4, seed: int = 0):
 @pytest.mark.parametrize("variant", ["baseline", "c", "j", "p"])
 def test_shapes_losses_and_finite_gradients(variant):
     model = build(variant)
+    if variant == "c":
+        model.load_fln(build("baseline", seed=1).state_dict())
     x, y = batch()
     out = model(x)
     assert out["logits"].shape == out["logits_f"].shape == (4, 40)
@@ -118,6 +120,22 @@ def test_gal_c_loads_the_baseline_and_keeps_the_fln_unchanged(tmp_path):
     assert any(not torch.equal(v, cln_before[k]) for k, v in model.cln.state_dict().items())
     assert run_c.record["trainable_params"] == sum(p.numel() for p in model.cln.parameters())
     assert "train_L_c" in run_c.history and "train_L_f" in run_c.history
+
+
+def test_gal_c_without_a_loaded_fln_is_an_error():
+    x = batch()[0]
+    with pytest.raises(RuntimeError, match="load_fln"):
+        build("c")(x)  # a random frozen FLN would train silently
+    state = build("c", seed=1).load_fln(build("baseline").state_dict()).state_dict()
+    restored = build("c", seed=2)
+    restored.load_state_dict(state)  # a whole GAL-c checkpoint (train.load_model, resume) holds its FLN
+    assert restored(x)["logits"].shape == (4, 40)
+
+
+def test_wrong_input_size_says_what_to_do():
+    model = build("j")
+    with pytest.raises(ValueError, match=f"built for {SIZE}x{SIZE}.*img_size="):
+        model(torch.randn(2, 3, 2 * SIZE, 2 * SIZE))
 
 
 def test_load_fln_accepts_a_state_dict_with_or_without_prefix():

@@ -46,3 +46,37 @@ def test_forward_losses_backward(name):
 def test_unknown_model_lists_the_known_names():
     with pytest.raises(ValueError, match="known models: blan, facenet"):
         models.create("resnet_attr")
+
+
+# Built for one input side: a wrong one raises a ValueError naming the side and img_size=.
+# Size-free models (global or adaptive pooling; PSE(b) and the PSE baseline) take any side.
+FIXED_SIZE = {"facenet": True, "scratch_cnn": False, "xception": False, "pse_dmtl": False, "gal": True,
+              "blan": True}
+
+
+def test_every_registered_model_is_classified_by_input_size():
+    assert sorted(FIXED_SIZE) == models.list_models()
+
+
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_a_wrong_input_size_is_a_clear_error_or_works(name):
+    kw, channels, side = SMOKE[name]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = models.create(name, **kw).eval()
+    x = torch.randn(2, channels, side + 16, side + 16)
+    if FIXED_SIZE[name]:
+        with pytest.raises(ValueError, match=rf"built for .*{side}x{side}.*img_size="):
+            model(x)
+    else:
+        assert model(x)["logits"].shape[0] == 2
+
+
+def test_pse_a_says_which_size_it_was_built_for():
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = models.create("pse_dmtl", pse="fc", img_size=48).eval()
+    with pytest.raises(ValueError, match="built for 6x6 feature maps.*img_size"):
+        model(torch.randn(2, 3, 64, 64))

@@ -197,3 +197,43 @@ def test_our_reader_agrees_with_torchvision_on_a_generated_folder(celeba, monkey
     assert torch.equal(torch.tensor(ours["identity"].to_numpy(np.int64)), ds.identity[:, 0])
     assert torch.equal(torch.tensor(ours[reader.BBOX].to_numpy(np.int64)), ds.bbox)
     assert torch.equal(torch.tensor(ours[reader.LANDMARKS].to_numpy(np.int64)), ds.landmarks_align)
+
+
+@pytest.fixture(scope="module")
+def domain_b(tmp_path_factory):
+    """The same dataset settings as ``celeba``, drawn as domain b."""
+    root = tmp_path_factory.mktemp("synth_b")
+    return synthetic.generate(root, N_IMAGES, seed=0, images_per_identity=10, progress=False, domain="b")
+
+
+def _eyes(root):
+    lm = pd.read_csv(root / "list_landmarks_align_celeba.txt", sep=r"\s+", skiprows=1).to_numpy(float)
+    left, right = lm[:, 0:2], lm[:, 2:4]
+    dist = np.linalg.norm(right - left, axis=1)                                         # inter-ocular distance
+    tilt = np.degrees(np.arctan2(right[:, 1] - left[:, 1], right[:, 0] - left[:, 0]))  # head roll
+    return (left + right) / 2, dist, tilt
+
+
+def test_domain_b_differs_in_crop_and_pose(celeba, domain_b):
+    (mid_a, dist_a, tilt_a), (mid_b, dist_b, tilt_b) = _eyes(celeba[0]), _eyes(domain_b)
+    assert dist_b.mean() < 0.85 * dist_a.mean()                   # a looser crop: a smaller face
+    assert mid_b[:, 1].mean() > mid_a[:, 1].mean() + 8            # eyes lower in the frame
+    assert mid_b.std(0).min() > 2 * mid_a.std(0).max()            # not aligned: eyes wander
+    assert tilt_b.std() > 2 * tilt_a.std()                        # heads turned more
+    pix_a = np.stack([np.asarray(Image.open(p)) for p in sorted((celeba[0] / "img_align_celeba").glob("*.jpg"))])
+    pix_b = np.stack([np.asarray(Image.open(p)) for p in sorted((domain_b / "img_align_celeba").glob("*.jpg"))])
+    assert np.abs(pix_a.mean(0) - pix_b.mean(0)).mean() > 5      # the mean images differ too
+
+
+def test_domain_b_keeps_the_label_statistics(celeba, domain_b):
+    rates = synthetic.load_stats()["rates"]
+    read = lambda root: pd.read_csv(root / "list_attr_celeba.txt", sep=r"\s+", skiprows=1)[ATTRIBUTES]  # noqa: E731
+    y_a, y_b = (read(r).to_numpy() > 0 for r in (celeba[0], domain_b))
+    assert not np.array_equal(y_a, y_b)                           # another seed: other people
+    drawn_b = synthetic.sample_labels(N_IMAGES, synthetic.domain_seed(0, "b"), images_per_identity=10).labels
+    sort = lambda y: y[np.lexsort(y.T)]  # noqa: E731  (rows in any file order)
+    np.testing.assert_array_equal(sort(y_b.astype(np.uint8)), sort(drawn_b.astype(np.uint8)))  # domain a's model
+    big = synthetic.sample_labels(20_000, seed=synthetic.domain_seed(0, "b")).labels
+    assert np.abs(big.mean(0) - rates).max() < 0.03               # the label model is domain a's
+    with pytest.raises(ValueError, match="domain"):
+        synthetic.domain_seed(0, "c")

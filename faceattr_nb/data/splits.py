@@ -10,7 +10,9 @@ its data, whatever the source:
   ``max_eval`` by a seeded draw of whole identities;
 * "real-subset": the course's real-subset folder under its protocol
   (``celeba.real_subset``): train / val / test = the course subset's aligned
-  images by official partition, plus "test_b" = the unaligned official-test crops.
+  images by official partition, plus "test_b" = the unaligned official-test crops;
+* "lfwa": LFWA (``lfwa.read_lfwa``): its train / test halves, a validation
+  split carved from the training people.
 
 Listed images that are absent stop the run with their count; with
 ``FACEATTR_MISSING=skip`` the images that are there are used instead, and
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from faceattr_nb.config import REPO_ROOT, Setup
-from faceattr_nb.data import celeba
+from faceattr_nb.data import celeba, lfwa
 from faceattr_nb.data.loaders import ALIGNED_SIZE, ImageCache, build_cache, cache_from_table
 
 CACHE_DIR = REPO_ROOT / "data" / "cache"
@@ -53,6 +55,9 @@ def split_tables(setup: Setup) -> dict[str, tuple[pd.DataFrame, object]]:
     p = setup.profile
     if setup.source == "real-subset":
         parts = celeba.real_subset(setup.data_root, missing=missing_images())
+    elif setup.source == "lfwa":
+        table, folder = lfwa.read_lfwa(setup.data_root, seed=setup.seed), lfwa.image_dir(setup.data_root)
+        parts = {name: (celeba.split(table, name), folder) for name in ("train", "val", "test")}
     else:
         folder = celeba.image_dir(setup.data_root)
         table = celeba.read_celeba(setup.data_root, check_images=False)

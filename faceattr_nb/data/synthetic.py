@@ -30,6 +30,16 @@ brows, hair length; Young = no wrinkles; Attractive = symmetric, clean skin.
 Pose (rotation, shift, scale), lighting and background vary per image;
 skin tone, face shape, hair and eye colour, nose and mouth size per person.
 
+Domains. ``domain="a"`` (the default) is the aligned crop above. ``domain="b"``
+is a second, shifted domain for cross-dataset lessons (BLAN Table 9's train on
+one dataset, test on the other): the same label model and drawing, but a
+looser, unaligned crop -- the face drawn at 0.62-0.82 of the base size (domain
+a: 0.92-1.08), its eyes 14 px lower on average and spread 3x wider (sd 8 px
+against 2.5, in 178 x 218 base pixels), the head turned
+with sd 12 degrees (up to 25) instead of 4 (up to 10) -- from another seed
+(``domain_seed``), so its people are others. The label statistics are those of
+domain a; the crop and pose are what differ (``POSES``).
+
 It is a teaching stand-in that makes location attention (PSE) and label
 correlation (GAL) visible, never CelebA. Used in every notebook (through
 ``config.resolve`` when no real CelebA is found).
@@ -62,6 +72,13 @@ LANDMARK_NAMES = " ".join(LANDMARKS)
 _IX = {a: i for i, a in enumerate(ATTRIBUTES)}
 _T9 = np.linspace(0, 1, 9)                                        # points along strands and arcs
 _HALF = np.linspace(math.pi, 2 * math.pi, 13)                     # angles of a half ellipse
+# Crop and pose per domain: eye-centre shift sd and mean offset (base px), rotation sd and limit (degrees),
+# face scale range. "a": the aligned crop; "b": a looser, unaligned crop of the same kind of face.
+POSES: dict[str, dict] = {
+    "a": dict(shift_sd=2.5, offset=(0.0, 0.0), angle_sd=4.0, angle_max=10.0, scale=(0.92, 1.08)),
+    "b": dict(shift_sd=8.0, offset=(0.0, 14.0), angle_sd=12.0, angle_max=25.0, scale=(0.62, 0.82)),
+}
+DOMAIN_SEED_OFFSET = {"a": 0, "b": 1_000_003}  # domain b's people and faces come from another seed
 
 
 # ----------------------------------------------------------------------------- labels
@@ -611,21 +628,23 @@ def _background(rng: np.random.Generator, size: tuple, bank: list) -> Image.Imag
 
 
 def draw_face(drawn: np.ndarray, traits: dict, rng: np.random.Generator, bank: list,
-              image_size: tuple = BASE_SIZE) -> tuple:
+              image_size: tuple = BASE_SIZE, pose: dict = POSES["a"]) -> tuple:
     """Draw one face showing the attributes ``drawn`` (A,) in {0,1}.
 
     Returns (image RGB of ``image_size`` (W, H), landmarks int (10,) as in
     list_landmarks_align_celeba.txt, bbox int (4,) x_1, y_1, width, height of
-    the face). ``traits``: from ``identity_traits``; ``bank``: ``background_textures(rng, image_size)``.
+    the face). ``traits``: from ``identity_traits``; ``bank``: ``background_textures(rng, image_size)``;
+    ``pose``: the crop and pose of a domain (``POSES``).
     """
     a = {name: bool(v) for name, v in zip(ATTRIBUTES, drawn)}
     w, h = image_size
     scale = min(w / BASE_SIZE[0], h / BASE_SIZE[1])
-    ax = BASE_EYES[0] * w / BASE_SIZE[0] + rng.normal(0, 2.5) * scale                # pose: shift,
-    ay = BASE_EYES[1] * h / BASE_SIZE[1] + rng.normal(0, 2.5) * scale
-    angle = float(np.clip(rng.normal(0, 4), -10, 10))                                # rotation,
+    dx, dy = pose["offset"]
+    ax = (BASE_EYES[0] + dx) * w / BASE_SIZE[0] + rng.normal(0, pose["shift_sd"]) * scale  # pose: shift,
+    ay = (BASE_EYES[1] + dy) * h / BASE_SIZE[1] + rng.normal(0, pose["shift_sd"]) * scale
+    angle = float(np.clip(rng.normal(0, pose["angle_sd"]), -pose["angle_max"], pose["angle_max"]))  # rotation,
     image = _background(rng, (w, h), bank)
-    pen = _Pen(image, ax, ay, scale * rng.uniform(0.92, 1.08), angle)                 # scale
+    pen = _Pen(image, ax, ay, scale * rng.uniform(*pose["scale"]), angle)                # scale
     f = _face_geometry(a, traits)
     _draw_back_hair(pen, f)
     _draw_body(pen, f, rng)
@@ -695,8 +714,16 @@ def _write_annotations(root: Path, names: list, labels: np.ndarray, part: np.nda
                   + [f"{f} " + " ".join(f"{v:2d}" for v in row) for f, row in zip(names, signs)])
 
 
+def domain_seed(seed: int, domain: str) -> int:
+    """The seed domain ``domain`` draws from (``seed`` itself for "a")."""
+    if domain not in POSES:
+        raise ValueError(f"unknown domain {domain!r}; use 'a' (aligned crops) or 'b' (looser, unaligned crops)")
+    return seed + DOMAIN_SEED_OFFSET[domain]
+
+
 def generate(root: str | Path, n_images: int, image_size: tuple = BASE_SIZE, seed: int = 0,
-             label_noise: float = 0.02, images_per_identity: int = 20, progress: bool = True) -> Path:
+             label_noise: float = 0.02, images_per_identity: int = 20, progress: bool = True,
+             domain: str = "a") -> Path:
     """Write a CelebA-format dataset of ``n_images`` drawn faces under ``root``; return ``root``.
 
     Layout: root/img_align_celeba/000001.jpg ..., list_attr_celeba.txt,
@@ -706,11 +733,16 @@ def generate(root: str | Path, n_images: int, image_size: tuple = BASE_SIZE, see
     (the parameters). The annotation files are written last and atomically, so
     a half-written folder is never taken as done; a folder already holding
     the same dataset is returned at once. Same seed, same bytes.
+    ``domain="b"``: the second domain (another crop and pose, another seed;
+    see the module docstring). Used in notebooks 04-06 for cross-domain tests.
     """
     root = Path(root)
+    draw_seed = domain_seed(seed, domain)
     params = {"generator": "faceattr_nb.data.synthetic", "version": GENERATOR_VERSION, "n_images": int(n_images),
               "image_size": [int(v) for v in image_size], "seed": int(seed), "label_noise": float(label_noise),
               "images_per_identity": int(images_per_identity)}
+    if domain != "a":  # domain a's parameters stay as before, so its folders stay valid
+        params["domain"] = domain
     marker = root / "synthetic.json"
     if marker.exists() and all((root / f).exists() for f in ANNOTATION_FILES):
         if json.loads(marker.read_text()).get("params") == params:
@@ -727,6 +759,7 @@ def generate(root: str | Path, n_images: int, image_size: tuple = BASE_SIZE, see
     for stale in images.glob("*.jpg"):
         stale.unlink()
 
+    seed = draw_seed  # domain b: another seed, so other people and faces
     sample = sample_labels(n_images, seed, images_per_identity, label_noise)
     n_ids = int(sample.identity[-1]) + 1
     rng = np.random.default_rng([seed, 1])
@@ -743,7 +776,7 @@ def generate(root: str | Path, n_images: int, image_size: tuple = BASE_SIZE, see
         row = order[k]
         rng_k = np.random.default_rng([seed, 4, k])
         image, landmarks[k], bbox[k] = draw_face(sample.drawn[row], traits[sample.identity[row]], rng_k, bank,
-                                                 image_size)
+                                                 image_size, POSES[domain])
         image.save(images / names[k], quality=JPEG_QUALITY)
     _write_annotations(root, names, sample.labels[order], part[order], person_id[sample.identity[order]],
                        landmarks, bbox)

@@ -22,16 +22,37 @@ Implemented, in the paper's names:
 
 Choices the paper leaves open, made here: eq. (2) is printed as
 sigma(MLP(avg)) + MLP(max); we use CBAM's sigma(MLP(avg) + MLP(max)) [its ref. 26]
-with reduction 16, and a 7x7 Conv_F. Each classifier gives one logit per
-attribute, so the "softmax" of eqs. (6-7) over two classes is the sigmoid and
-its cross-entropy is binary. Every loss is a mean (over attributes, pixels or
-positions). l_SF also reaches the classifiers through the fused score. The
-paper trains W_s with its own SGD at 1e-4: ``param_groups`` gives W_s its own
+with reduction 16, and a 7x7 Conv_F. RDAM's "convolutional layer" on [F_enc; F_dec]
+has no kernel size in the paper: a 1x1 Conv-BN-ReLU here (``rdam_kernel=3`` gives
+the 3x3 of earlier versions, 1.38 M parameters more at paper size). Each classifier
+gives one logit per attribute, so the "softmax" of eqs. (6-7) over two classes is
+the sigmoid and its cross-entropy is binary. Eqs. (4) and (7) sum over the N = 40
+attributes (as here); l_LMIM is a mean over positions (the 1/M^2 of eq. 5) and
+pairs, l_REC a mean over pixels ("the MSE", eq. 1): so alpha = beta = 0.1 weigh
+them as in Table 6. (Earlier versions averaged eqs. 4 and 7 over attributes,
+which made LMIM and reconstruction 40x heavier than the paper's balance; the
+sum keeps Table 6's alpha and beta meaning what they mean in the paper, and
+under Adam (Sec. 4.2), whose steps do not scale with the loss, the larger
+total changes only that balance, not the step size.) l_SF also reaches the
+classifiers through the fused score. The paper trains W_s with its own SGD at 1e-4: ``param_groups`` gives W_s its own
 group at that rate (one optimiser type for all), and ``freeze_all_but_fusion``
 allows a fusion-only stage. The encoder-decoder sizes need not be powers of
 two: every upsampling goes to the size of the matching encoder feature. The
 flags ``decoder``, ``rdam`` and ``fusion`` switch parts off for Table 4's
 ablation; ``width`` narrows the encoder for CPU profiles. Used in notebook 06.
+
+Parameters (Table 10: 38.34 M). At paper size (ResNet-34, 256 px) the inference
+count (``parameter_table``, without the training-only LMIM) is 41.06 M: encoder
+21.28 M (ResNet-34 without pooling and fc, Sec. 3.1), AC_1..4 10.15 M (Table 2
+fixes FC_1 at 4096 x 512: 8.39 M for the four), decoder 9.44 M, RDAM 0.18 M, W_s
+200. The 3x3 RDAM convolution of earlier versions made it 42.43 M. What remains
+cannot be removed by reading Tables 1-2 differently: FC_2 with the paper's 2N
+outputs adds 0.08 M; a decoder whose stages change channels with a 1x1 conv
+(512 -> 256 ...) before plain blocks, instead of in their first residual block
+as here, would have 8.66 M (0.77 M less) -- the tables leave this open; and even
+then encoder + classifiers + a decoder with Table 1's 6/4/3 blocks come to 40.1 M,
+2 M above the paper's figure, so its count must come from a smaller network or
+another way of counting than its tables describe.
 """
 import math
 from pathlib import Path
@@ -82,9 +103,10 @@ class RDAM(nn.Module):
     """Residual Dual Attention Module (Fig. 2, eqs. 2-3); attention=False: the plain
     concatenate-and-convolve of BLAE (Table 4, index 4)."""
 
-    def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7, attention: bool = True):
+    def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7, attention: bool = True,
+                 kernel: int = 1):
         super().__init__()
-        self.conv = conv_bn_relu(2 * channels, channels, 3)
+        self.conv = conv_bn_relu(2 * channels, channels, kernel)  # the paper's "convolutional layer", kernel open
         self.attention = attention
         if attention:  # without it (Table 4, index 4) there is nothing more to learn
             hidden = max(channels // reduction, 4)
@@ -193,7 +215,7 @@ class BLAN(nn.Module):
     def __init__(self, backbone: str = "resnet34", pretrained: bool = False, weights: str | Path | None = None,
                  img_size: int = 256, num_attrs: int = NUM_ATTRS, alpha: float = 0.1, beta: float = 0.1,
                  gamma: float = 1.0, decoder: bool = True, rdam: bool = True, fusion: bool = True,
-                 width: float = 1.0, lmim_hidden: int = 512, fusion_lr: float = 1e-4):
+                 width: float = 1.0, lmim_hidden: int = 512, fusion_lr: float = 1e-4, rdam_kernel: int = 1):
         super().__init__()
         if img_size < 32:
             raise ValueError(f"BLAN needs img_size >= 32 (block 4 has stride 32), got {img_size}")
@@ -202,7 +224,8 @@ class BLAN(nn.Module):
         channels = self.encoder.feature_info.channels()              # [64, 128, 256, 512]
         depths = [len(getattr(self.encoder, f"layer{i}")) for i in (1, 2, 3)]  # [3, 4, 6] for ResNet-34
         self.decoder = Decoder(channels, depths) if decoder else None
-        self.rdam = nn.ModuleList(RDAM(c, attention=rdam) for c in channels[:3]) if decoder else None
+        self.rdam = (nn.ModuleList(RDAM(c, attention=rdam, kernel=rdam_kernel) for c in channels[:3])
+                     if decoder else None)
         sides = feature_sides(img_size)
         self.ac = nn.ModuleList(AC(i + 1, channels[i], sides[i], num_attrs) for i in range(K))
         self.lmim = nn.ModuleList(LMIM(c, hidden=lmim_hidden) for c in channels) if alpha > 0 else None
@@ -233,12 +256,12 @@ class BLAN(nn.Module):
         """Eq. (8): cls_1..K, lmim_1..K, rec, sf (zero where a part is switched off) and total."""
         zero = out["logits"].new_zeros((), dtype=torch.float32)
         level = out["level_logits"]
-        loss = {f"cls_{i + 1}": bce_per_attr(level[:, i], y).mean() for i in range(K)}
+        loss = {f"cls_{i + 1}": bce_per_attr(level[:, i], y).sum() for i in range(K)}  # eq. (4): sum over A
         use_lmim = self.lmim is not None and len(y) > 1         # a fake pair needs a second image
         for i in range(K):
             loss[f"lmim_{i + 1}"] = self.lmim[i](out["features"][i], out["t"][:, i]) if use_lmim else zero
         loss["rec"] = F.mse_loss(out["recon"].float(), out["x"].float()) if "recon" in out else zero  # eq. (1)
-        loss["sf"] = bce_per_attr(out["logits"], y).mean() if self.sf is not None else zero  # eq. (7)
+        loss["sf"] = bce_per_attr(out["logits"], y).sum() if self.sf is not None else zero  # eq. (7): sum over A
         loss["total"] = (sum(loss[f"cls_{i + 1}"] + self.alpha * loss[f"lmim_{i + 1}"] for i in range(K))
                          + self.beta * loss["rec"] + self.gamma * loss["sf"])
         return loss
@@ -279,7 +302,7 @@ def blan(alpha: float = 0.1, beta: float = 0.1, gamma: float = 1.0, backbone: st
     Defaults follow the paper: ResNet-34, alpha = beta = 0.1 (Table 6), gamma = 1
     (Sec. 4.2), 256x256 inputs. Smaller: backbone="resnet18" or "resnet10t", width=0.25
     (a quarter of the channels), lmim_hidden=64. Other keywords (decoder, rdam, fusion,
-    width, lmim_hidden, fusion_lr) go to BLAN.
+    width, lmim_hidden, fusion_lr, rdam_kernel) go to BLAN.
     """
     return BLAN(backbone=backbone, pretrained=pretrained, weights=weights, img_size=img_size,
                 alpha=alpha, beta=beta, gamma=gamma, **kwargs)

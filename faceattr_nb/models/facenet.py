@@ -7,7 +7,8 @@ Section II and the appendix: a shared trunk of two blocks
 conv(f1) -> BN -> ReLU -> max-pool 2 and conv(f2) -> BN -> ReLU -> max-pool 2
 ("same" padding, 3x3 kernels), flatten (1296 = 16·9·9 for f2 = 16), one dense
 layer of d units -> BN -> ReLU shared by all tasks, then one 2-way softmax
-head per attribute. With (f1, f2, d) = (4, 16, 16) and six attributes it has
+head per attribute (the flatten fixes the input side: ``img_size``, 36 by default;
+another side raises a ValueError saying so). With (f1, f2, d) = (4, 16, 16) and six attributes it has
 21,732 parameters in Keras' count: 21,660 trainable plus 72 BatchNorm moving
 means/variances, which PyTorch keeps as buffers.
 
@@ -39,7 +40,7 @@ class FaceNet(nn.Module):
     def __init__(self, attributes: list[str], f1: int = 4, f2: int = 16, d: int = 16,
                  kernel_size: int = 3, img_size: int = 36, loss_weights: dict[str, float] | None = None):
         super().__init__()
-        self.attrs = check_attrs(attributes)
+        self.attrs, self.img_size = check_attrs(attributes), img_size
         self.trunk = nn.Sequential(conv_block(1, f1, kernel_size), conv_block(f1, f2, kernel_size))
         flat = f2 * (img_size // 4) ** 2  # 1296 for f2=16 at 36x36
         self.shared = nn.Sequential(nn.Flatten(), nn.Linear(flat, d), nn.BatchNorm1d(d), nn.ReLU(inplace=True))
@@ -49,6 +50,10 @@ class FaceNet(nn.Module):
                              persistent=False)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if tuple(x.shape[-3:]) != (1, self.img_size, self.img_size):
+            raise ValueError(f"FaceNet was built for 1x{self.img_size}x{self.img_size} gray crops (its dense layer "
+                             f"flattens the {self.img_size // 4}x{self.img_size // 4} maps), got "
+                             f"{tuple(x.shape[-3:])}: pass img_size= to models.create, and gray crops")
         h = self.shared(self.trunk(x))  # (B, 1, 36, 36) -> (B, f2, 9, 9) -> (B, d)
         logits2 = torch.stack([head(h) for head in self.heads], dim=1)  # (B, A, 2)
         return {"logits": two_way_to_binary(logits2), "logits2": logits2}

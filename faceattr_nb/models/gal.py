@@ -26,6 +26,20 @@ Implemented here:
   (a fixed affinity from the groups of Table 1: nodes of one group adjacent
   with equal weights summing to 1 per row, no edge across groups).
 
+Shallower than the paper. GAL shares AlexNet-cvgj's whole convolutional
+part (conv1-conv5, ImageNet weights, "without the two fully connected
+layers") before the 40 branches. The course's ``backbone="alexnet_small"``
+shares three small conv layers (32, 64, 128 channels, stride 8, trained from
+scratch: the cpu and smoke profiles), so each branch starts from far simpler
+features than in the paper; a timm ``backbone`` (e.g. "resnet18", cut at its
+stride-16 stage, ImageNet weights with ``pretrained``/``weights``) is the
+closer stand-in for the gpu profile.
+
+Built for one input size: the classifiers flatten the H x W feature maps and
+the nodes have d = node_dim*H*W entries, so a model built with ``img_size=S``
+takes S x S inputs only; another size raises a ValueError that says so
+(build it again with ``img_size=``).
+
 One option beyond the paper: A = N N^T sums over thousands of entries, so
 the row softmax is nearly one-hot (each node attends to itself only).
 ``affinity_scale=None`` keeps it as published; ``"sqrt_d"`` divides A by
@@ -147,13 +161,14 @@ class GAL(nn.Module):
     c, j, p "affinity" (B, A, A): the row-normalised attention of eq. (3).
     """
 
-    def __init__(self, fln: FLN, cln: CLN | None, variant: str = "j"):
+    def __init__(self, fln: FLN, cln: CLN | None, variant: str = "j", img_size: int | None = None):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown GAL variant {variant!r}; use one of {', '.join(VARIANTS)}")
         if (cln is None) != (variant == "baseline"):
             raise ValueError("the baseline has no CLN (cln=None); variants c, j and p need one")
-        self.variant, self.fln, self.cln = variant, fln, cln
+        self.variant, self.fln, self.cln, self.img_size = variant, fln, cln, img_size
+        self.fln_loaded = False  # GAL-c: set by load_fln (or loading a whole GAL-c state dict)
         if variant == "c":
             self.fln.requires_grad_(False)
 
@@ -176,9 +191,28 @@ class GAL(nn.Module):
         if any(k.startswith("fln.") for k in source):
             source = {k[4:]: v for k, v in source.items() if k.startswith("fln.")}
         self.fln.load_state_dict(source)
+        self.fln_loaded = True
         return self
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """nn.Module's, noting that the FLN now holds trained weights (a GAL-c checkpoint, train.load_model)."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.fln_loaded = True
+        return result
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """ValueError unless ``x`` has the side the model was built for, and GAL-c's FLN was loaded."""
+        if self.img_size is not None and tuple(x.shape[-2:]) != (self.img_size, self.img_size):
+            raise ValueError(f"GAL was built for {self.img_size}x{self.img_size} inputs (its classifiers flatten "
+                             f"the feature maps and the nodes have d = {self.cln.d if self.cln else 'C*H*W'} "
+                             f"entries), got {tuple(x.shape[-2:])}: pass img_size= to models.create")
+        if self.variant == "c" and not self.fln_loaded:
+            raise RuntimeError("GAL-c trains the CLN on a frozen FLN, but no FLN was loaded (it would be random): "
+                               "call model.load_fln(run folder of a finished GAL baseline) first, e.g. "
+                               "models.create('gal', variant='c', ...).load_fln(runs['gal_baseline'].path.parent)")
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.check_input(x)
         f = self.fln(x)                                      # X_i: (B, A, C', H, W)
         out = {"logits_f": two_way_to_binary(f["logits2"]), "logits2_f": f["logits2"], "masks": f["masks"]}
         if self.cln is None:
@@ -209,7 +243,8 @@ def gal(variant: str = "j", backbone: str = "alexnet_small", pretrained: bool = 
     ``pse_dmtl``; ``img_size`` fixes the feature-map size (H, W) the
     classifiers are built for; ``branch_channels`` is C' of each branch,
     ``node_dim`` the channels of each projected node (d = node_dim*H*W).
-    For "c", call ``model.load_fln(...)`` with a Baseline run. Used in notebook 05.
+    For "c", call ``model.load_fln(...)`` with a Baseline run before using it
+    (a GAL-c with a random frozen FLN raises). Used in notebook 05.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown GAL variant {variant!r}; use one of {', '.join(VARIANTS)}")
@@ -220,4 +255,4 @@ def gal(variant: str = "j", backbone: str = "alexnet_small", pretrained: bool = 
     if variant != "baseline":
         prior = group_prior() if variant == "p" else None
         cln = CLN(size, len(ATTRIBUTES), branch_channels, node_dim, affinity_scale, prior)
-    return GAL(fln, cln, variant)
+    return GAL(fln, cln, variant, img_size)
