@@ -1,8 +1,8 @@
 """Transfer learning with Xception: an ImageNet backbone and a new 40-attribute top.
 
 Lee and Sike, "Unveiling Facial Attributes with Convolutional Neural
-Networks" (../shared/papers/cnn_and_xception_transfer_report.txt), section
-4.2, on F. Chollet, "Xception: Deep Learning with Depthwise Separable
+Networks", student project report (unpublished, no institution or year
+given), section 4.2, on F. Chollet, "Xception: Deep Learning with Depthwise Separable
 Convolutions", CVPR 2017 (arXiv:1610.02357).
 
 Section 4.2: Xception pre-trained on ImageNet, loaded "without its top
