@@ -2,8 +2,8 @@
 
 Lee and Sike, "Unveiling Facial Attributes with Convolutional Neural
 Networks", student project report (unpublished, no institution or year
-given), section 4.2, on F. Chollet, "Xception: Deep Learning with Depthwise Separable
-Convolutions", CVPR 2017 (arXiv:1610.02357).
+given), section 4.2, on F. Chollet, "Xception: Deep Learning with
+Depthwise Separable Convolutions", CVPR 2017 (arXiv:1610.02357).
 
 Section 4.2: Xception pre-trained on ImageNet, loaded "without its top
 layer", input (150, 150, 3); a new top of global average pooling ->
