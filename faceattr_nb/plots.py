@@ -378,6 +378,28 @@ def cam_grid(images, maps: np.ndarray, attrs: Sequence[str], probs: np.ndarray |
     return fig
 
 
+def interval_plot(table: pd.DataFrame, reference: float | None = None, xlabel: str = "mean accuracy",
+                  source: str = "", title: str = "Mean accuracy with its 95 % interval") -> Figure:
+    """One point per row of ``table`` (columns mean, low, high: ``metrics.accuracy_ci`` or
+    ``paired_difference_ci`` rows, indexed by name) with its interval as a bar, and a vertical
+    line at ``reference`` (e.g. 0 for differences, the majority baseline for accuracies).
+    Used in notebook 07."""
+    missing = [c for c in ("mean", "low", "high") if c not in table.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not in the table; it has {list(table.columns)}")
+    fig = _figure(6.5, 0.45 * len(table) + 1.4)
+    ax = fig.subplots()
+    y = np.arange(len(table))[::-1]
+    ax.errorbar(table["mean"], y, xerr=[table["mean"] - table["low"], table["high"] - table["mean"]],
+                fmt="o", color="tab:blue", capsize=4)
+    if reference is not None:
+        ax.axvline(reference, color="tab:red", ls="--", lw=1)
+    ax.set_yticks(y, [str(i) for i in table.index], fontsize=8)
+    ax.set(xlabel=xlabel, ylim=(-0.6, len(table) - 0.4), title=_title(title, source))
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
 def interactive_available() -> bool:
     """True in a live Jupyter kernel with ipywidgets; False under pytest/nbmake
     (PYTEST_CURRENT_TEST is inherited by its kernels), in scripts, or with FACEATTR_STATIC=1."""

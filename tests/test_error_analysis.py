@@ -5,6 +5,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import multilabel_confusion_matrix  # noqa: E402
@@ -98,3 +99,16 @@ def test_attribute_cam_works_with_a_frozen_backbone():
     x, _ = next(batches(toy_cache(n=2, size=64), 2))
     maps = analysis.attribute_cam(model, x, ["Bald"])
     assert maps.shape == (2, 1, 64, 64) and np.isfinite(maps).all()
+
+
+def test_interval_plot_draws_each_row_with_its_interval():
+    table = pd.DataFrame({"mean": [0.80, 0.02], "low": [0.78, -0.01], "high": [0.83, 0.04]}, index=["A", "A - B"])
+    fig = plots.interval_plot(table, reference=0, source="synthetic")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["A - B", "A"]  # bottom to top: first row on top
+    bars = ax.collections[0].get_segments()  # one horizontal error bar per row: (low, y) -> (high, y)
+    assert sorted((round(s[0][0], 2), round(s[1][0], 2)) for s in bars) == [(-0.01, 0.04), (0.78, 0.83)]
+    assert "synthetic" in ax.get_title()
+    fig.canvas.draw()
+    with pytest.raises(ValueError, match="'low'"):
+        plots.interval_plot(table.drop(columns="low"))
