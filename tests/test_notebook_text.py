@@ -2,9 +2,10 @@
 
 The rule, for every markdown cell of notebooks/*.ipynb and notebooks/solutions/*.ipynb:
 
-1. The cell is cut into paragraphs (blocks separated by a blank line; a heading is its own
-   paragraph). Inline code (`...`) and math ($...$, $$...$$) are removed first: a formula or a
-   line of code is a definition, not a result.
+1. The cell is cut into paragraphs (blocks separated by a blank line; a heading and each list
+   item are paragraphs of their own). Inline code (`...`) and math ($...$, $$...$$) are removed
+   first: a formula, a line of code or a setting written as code (`threshold=0.3`) is a
+   definition, not a result.
 2. A paragraph holds a *measured-looking number* when it contains
    - a percentage: ``88.4 %``, ``88.4%``, ``2 %``;
    - a decimal: ``0.912``, ``90.49``, ``r = 0.73``;
@@ -60,7 +61,7 @@ def paragraphs(markdown: str) -> list[str]:
     text = CODE_AND_MATH.sub(" ", markdown)
     blocks = []
     for block in re.split(r"\n\s*\n", text):
-        blocks += [p for p in re.split(r"\n(?=#)", block) if p.strip()]  # a heading stands alone
+        blocks += [p for p in re.split(r"\n(?=#|\s*(?:[-*+]|\d+\.)\s)", block) if p.strip()]  # a heading, a list item
     return blocks
 
 
@@ -96,6 +97,8 @@ def test_markdown_numbers_name_their_source(path):
     ("Predict 1 when `probs >= 0.731`; a 95 % interval; threshold 0.5.", True),
     ("Labels in {0,1}, 40 attributes, 36×36 gray faces, 178x218 images, lr 1e-3.", True),
     ("Section 4.1 describes the CNN.\n\nAbout 2 % of faces are bald.", False),
+    ("- GAL Table 4 lists 91.93 %.\n- ours reaches 90.49 %", False),  # each list item names its own source
+    ("Lower the threshold to `0.3` and recount.", True),
     ("$\\sigma(0.3 x)$ is the gate.", True),
     ("Xception has 20.8 M parameters; MobileNet 0.57 M.", True),
     ("It is 97.9 % accurate on Bald.", False),
