@@ -157,25 +157,45 @@ class LogitsOnly(nn.Module):
         return self.model(x)["logits"]  # (B, A)
 
 
-def cam_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The name of the last module of ``model`` whose output is a feature map (B, C, h, w) with
-    h, w > 1 — the usual Grad-CAM target: the deepest layer that still knows *where*."""
-    found: list[str] = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: found.append(name)
-                                     if isinstance(out, torch.Tensor) and out.ndim == 4 and min(out.shape[-2:]) > 1
-                                     else None)
+def cam_layer(model: nn.Module, x: torch.Tensor, outputs: list[int] | None = None) -> str:
+    """The Grad-CAM target of ``model`` for inputs like ``x``: the name of the last module whose
+    output is a feature map (B, C, h, w) with C > 1 and h, w > 1, no larger than its input (a pool
+    that enlarges a 1x1 map only repeats it), on the path of each logit in ``outputs`` (indices;
+    default: of any logit). The deepest layer that still knows *where* and feeds each attribute
+    asked for: a per-group branch (PSE's sub-networks) feeds only its group's attributes."""
+    maps: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, inp: tuple, out) -> None:
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[1] > 1 and min(out.shape[-2:]) > 1:
+            src = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
+            if src is None or src.ndim != 4 or src.shape[-2:].numel() >= out.shape[-2:].numel():
+                maps[name] = out
+
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: keep(name, inp, out))
              for name, m in model.named_modules()
              if name and not list(m.children()) and not isinstance(m, nn.Identity)]
+    was_training = model.training
+    model.eval()
     try:
-        with torch.no_grad():
-            model(x[:1])
+        with torch.enable_grad():
+            logits = model(x[:2].detach().clone().requires_grad_(True))["logits"]  # (b, A)
+            scores = [logits.sum()] if outputs is None else [logits[:, a].sum() for a in outputs]
+            for name in reversed(list(maps)):
+                if all(_feeds(score, maps[name]) for score in scores):
+                    return name
     finally:
         for h in hooks:
             h.remove()
-    if not found:
-        raise ValueError("the model has no layer with a (B, C, h, w) output: pass target_layer= "
-                         "(a name from model.named_modules())")
-    return found[-1]
+        model.train(was_training)
+    raise ValueError("no layer with a (B, C, h, w) output feeds every attribute asked for: pass "
+                     "target_layer= (a name from model.named_modules())")
+
+
+def _feeds(score: torch.Tensor, feature: torch.Tensor) -> bool:
+    """Whether ``score`` has a non-zero gradient at ``feature`` (an index or concatenation
+    downstream keeps the graph connected, with zero gradient, for outputs a branch does not feed)."""
+    grad = torch.autograd.grad(score, feature, retain_graph=True, allow_unused=True)[0]
+    return grad is not None and bool(grad.abs().sum() > 0)
 
 
 def attribute_cam(model: nn.Module, x: torch.Tensor, attrs: list[str], target_layer: str | None = None,
@@ -199,7 +219,7 @@ def attribute_cam(model: nn.Module, x: torch.Tensor, attrs: list[str], target_la
     was_training = model.training
     model.eval()
     wrapped = LogitsOnly(model)
-    layer = "model." + (target_layer or cam_layer(model, x))
+    layer = "model." + (target_layer or cam_layer(model, x, [names.index(a) for a in attrs]))
     logging.getLogger("torchcam").setLevel(logging.ERROR)
     extractor = GradCAM(wrapped, target_layer=layer)
     try:

@@ -105,10 +105,25 @@ def test_interval_plot_draws_each_row_with_its_interval():
     table = pd.DataFrame({"mean": [0.80, 0.02], "low": [0.78, -0.01], "high": [0.83, 0.04]}, index=["A", "A - B"])
     fig = plots.interval_plot(table, reference=0, source="synthetic")
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["A - B", "A"]  # bottom to top: first row on top
+    assert {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()} == {1: "A", 0: "A - B"}  # first on top
     bars = ax.collections[0].get_segments()  # one horizontal error bar per row: (low, y) -> (high, y)
     assert sorted((round(s[0][0], 2), round(s[1][0], 2)) for s in bars) == [(-0.01, 0.04), (0.78, 0.83)]
     assert "synthetic" in ax.get_title()
     fig.canvas.draw()
     with pytest.raises(ValueError, match="'low'"):
         plots.interval_plot(table.drop(columns="low"))
+
+
+def test_cam_layer_is_a_real_feature_map_that_feeds_the_attributes():
+    torch.manual_seed(0)
+    cnn = models.create("scratch_cnn", widths=(8, 8, 16, 16, 32), dense=(64, 64))
+    x = torch.randn(2, 3, 48, 48)
+    assert analysis.cam_layer(cnn, x) == "features.4.3"  # not the pool that only repeats a 1x1 map at 48 px
+    pse = models.create("pse_dmtl", width=16, hidden=32, img_size=48)
+    glasses, smiling = ATTRIBUTES.index("Eyeglasses"), ATTRIBUTES.index("Smiling")
+    assert analysis.cam_layer(pse, x, [glasses]).startswith("subnets.")         # its group's sub-network
+    assert analysis.cam_layer(pse, x, [glasses, smiling]).startswith("backbone.")  # two groups: the shared trunk
+    state = {k: v.clone() for k, v in pse.state_dict().items()}
+    assert pse.training
+    analysis.attribute_cam(pse, x, ["Eyeglasses", "Smiling"])
+    assert pse.training and all(torch.equal(v, pse.state_dict()[k]) for k, v in state.items())  # no BN update
