@@ -12,8 +12,6 @@ TP/FP/FN/TN per attribute (``confusion_counts``) and class-activation maps
 of chosen attributes computed with torchcam's Grad-CAM (``attribute_cam``,
 drawn by ``plots.cam_grid``).
 """
-import logging
-
 import numpy as np
 import pandas as pd
 import torch
@@ -116,12 +114,11 @@ def confident_mistakes(y: np.ndarray, probs: np.ndarray, attr: str | list[str], 
             raise ValueError(f"unknown attribute {a!r}; the columns are {names[:4]} ... (spelled as CelebA does)")
         p = probs[:, names.index(a)]
         pred = (p >= threshold).astype(np.int64)
+        confidence = np.where(pred == 1, p, 1 - p)  # the probability of the class the model chose
         wrong = np.flatnonzero(pred != y[:, names.index(a)])
-        confidence = np.where(pred[wrong] == 1, p[wrong], 1 - p[wrong])
-        order = wrong[np.argsort(-confidence, kind="stable")][:k]
+        order = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
         tables.append(pd.DataFrame({"attr": a, "row": order, "true": y[order, names.index(a)].astype(np.int64),
-                                    "predicted": pred[order], "prob": p[order],
-                                    "confidence": np.where(pred[order] == 1, p[order], 1 - p[order])}))
+                                    "predicted": pred[order], "prob": p[order], "confidence": confidence[order]}))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -204,7 +201,8 @@ def attribute_cam(model: nn.Module, x: torch.Tensor, attrs: list[str], target_la
 
     ``x``: (B, C, H, W) normalised as the model was trained (e.g. from
     ``data.loaders.batches``); ``target_layer``: a name from
-    ``model.named_modules()`` (default: ``cam_layer``, the last feature map);
+    ``model.named_modules()`` (default: ``cam_layer``, the deepest feature
+    map that feeds every attribute of ``attrs``);
     ``names``: the model's A outputs (default the 40 CelebA attributes).
     The model is wrapped (``LogitsOnly``) so that torchcam sees logits (B, A).
     Returns (B, K, H, W) float32 maps, K = len(attrs), each in [0, 1]
@@ -220,7 +218,6 @@ def attribute_cam(model: nn.Module, x: torch.Tensor, attrs: list[str], target_la
     model.eval()
     wrapped = LogitsOnly(model)
     layer = "model." + (target_layer or cam_layer(model, x, [names.index(a) for a in attrs]))
-    logging.getLogger("torchcam").setLevel(logging.ERROR)
     extractor = GradCAM(wrapped, target_layer=layer)
     try:
         with torch.enable_grad():
