@@ -1,16 +1,24 @@
-"""Looking inside trained models: averaged outputs, attention entropy, agreement with labels.
+"""Looking inside trained models: averaged outputs, attention entropy, agreement with labels, errors.
 
 GAL's figure 5 is the affinity matrix averaged over images; these helpers
 compute it (``mean_output``), say how peaked its rows are (``row_entropy``)
 and how far it follows the label correlations of the training data
 (``affinity_agreement``) and which pairs it links most (``top_pairs``).
 Used in notebook 05.
+
+Error analysis (notebooks 03 and 07): the faces a model gets wrong with the
+most confidence (``confident_mistakes``, drawn by ``plots.mistake_grid``),
+TP/FP/FN/TN per attribute (``confusion_counts``) and class-activation maps
+of chosen attributes computed with torchcam's Grad-CAM (``attribute_cam``,
+drawn by ``plots.cam_grid``).
 """
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from scipy.stats import spearmanr
+from sklearn.metrics import multilabel_confusion_matrix
 
 from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.loaders import ImageCache, batches
@@ -79,3 +87,153 @@ def top_pairs(affinity: np.ndarray, correlation: np.ndarray | pd.DataFrame | Non
     if correlation is not None:
         table["phi"] = np.asarray(correlation, dtype=np.float64)[i, j]
     return table.nlargest(k, "weight").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- error analysis
+
+
+def confident_mistakes(y: np.ndarray, probs: np.ndarray, attr: str | list[str], k: int = 8,
+                       attrs: list[str] | None = None, threshold: float = 0.5) -> pd.DataFrame:
+    """The ``k`` most confident wrong predictions for each attribute of ``attr``.
+
+    ``y``: (N, A) labels in {0,1}; ``probs``: (N, A) sigmoid outputs; ``attrs``:
+    the names of the A columns (default: the 40 CelebA attributes). A face is
+    a mistake when ``probs >= threshold`` disagrees with its label; its
+    confidence is the probability the model gave to the class it chose
+    (p for a predicted 1, 1 - p for a predicted 0). One row per mistake,
+    most confident first within each attribute: attr, row (the face's index
+    in ``y``), true, predicted, prob, confidence.
+    """
+    y, probs = np.asarray(y), np.asarray(probs, dtype=np.float64)
+    if y.shape != probs.shape or y.ndim != 2:
+        raise ValueError(f"y {y.shape} and probs {probs.shape} must be the same (N, A)")
+    names = _names(attrs, y.shape[1])
+    tables = []
+    for a in [attr] if isinstance(attr, str) else list(attr):
+        if a not in names:
+            raise ValueError(f"unknown attribute {a!r}; the columns are {names[:4]} ... (spelled as CelebA does)")
+        p = probs[:, names.index(a)]
+        pred = (p >= threshold).astype(np.int64)
+        confidence = np.where(pred == 1, p, 1 - p)  # the probability of the class the model chose
+        wrong = np.flatnonzero(pred != y[:, names.index(a)])
+        order = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
+        tables.append(pd.DataFrame({"attr": a, "row": order, "true": y[order, names.index(a)].astype(np.int64),
+                                    "predicted": pred[order], "prob": p[order], "confidence": confidence[order]}))
+    return pd.concat(tables, ignore_index=True)
+
+
+def confusion_counts(y: np.ndarray, probs: np.ndarray, attrs: list[str] | None = None,
+                     threshold: float | np.ndarray = 0.5) -> pd.DataFrame:
+    """TP, FP, FN, TN per attribute (sklearn's ``multilabel_confusion_matrix``) at ``threshold``
+    (one number, or one per attribute), with the precision and recall they give.
+
+    Rows: the attributes (``attrs`` names the A columns; default the 40 CelebA
+    attributes). A rare attribute the model never predicts shows TP = FP = 0:
+    high accuracy, recall 0."""
+    y, probs = np.asarray(y), np.asarray(probs, dtype=np.float64)
+    if y.shape != probs.shape or y.ndim != 2:
+        raise ValueError(f"y {y.shape} and probs {probs.shape} must be the same (N, A)")
+    pred = (probs >= np.asarray(threshold, dtype=np.float64)).astype(np.int64)
+    m = multilabel_confusion_matrix(y.astype(np.int64), pred)  # (A, 2, 2): [[TN, FP], [FN, TP]]
+    table = pd.DataFrame({"TP": m[:, 1, 1], "FP": m[:, 0, 1], "FN": m[:, 1, 0], "TN": m[:, 0, 0]},
+                         index=pd.Index(_names(attrs, y.shape[1]), name="attr"))
+    predicted, positive = table.TP + table.FP, table.TP + table.FN
+    table["precision"] = np.where(predicted > 0, table.TP / predicted.where(predicted > 0, 1), np.nan)
+    table["recall"] = np.where(positive > 0, table.TP / positive.where(positive > 0, 1), np.nan)
+    return table
+
+
+class LogitsOnly(nn.Module):
+    """A course model seen as a plain classifier: ``model(x)["logits"]`` (B, A), for torchcam."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)["logits"]  # (B, A)
+
+
+def cam_layer(model: nn.Module, x: torch.Tensor, outputs: list[int] | None = None) -> str:
+    """The Grad-CAM target of ``model`` for inputs like ``x``: the name of the last module whose
+    output is a feature map (B, C, h, w) with C > 1 and h, w > 1, no larger than its input (a pool
+    that enlarges a 1x1 map only repeats it), on the path of each logit in ``outputs`` (indices;
+    default: of any logit). The deepest layer that still knows *where* and feeds each attribute
+    asked for: a per-group branch (PSE's sub-networks) feeds only its group's attributes."""
+    maps: dict[str, torch.Tensor] = {}
+
+    def keep(name: str, inp: tuple, out) -> None:
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[1] > 1 and min(out.shape[-2:]) > 1:
+            src = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
+            if src is None or src.ndim != 4 or src.shape[-2:].numel() >= out.shape[-2:].numel():
+                maps[name] = out
+
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: keep(name, inp, out))
+             for name, m in model.named_modules()
+             if name and not list(m.children()) and not isinstance(m, nn.Identity)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            logits = model(x[:2].detach().clone().requires_grad_(True))["logits"]  # (b, A)
+            scores = [logits.sum()] if outputs is None else [logits[:, a].sum() for a in outputs]
+            for name in reversed(list(maps)):
+                if all(_feeds(score, maps[name]) for score in scores):
+                    return name
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    raise ValueError("no layer with a (B, C, h, w) output feeds every attribute asked for: pass "
+                     "target_layer= (a name from model.named_modules())")
+
+
+def _feeds(score: torch.Tensor, feature: torch.Tensor) -> bool:
+    """Whether ``score`` has a non-zero gradient at ``feature`` (an index or concatenation
+    downstream keeps the graph connected, with zero gradient, for outputs a branch does not feed)."""
+    grad = torch.autograd.grad(score, feature, retain_graph=True, allow_unused=True)[0]
+    return grad is not None and bool(grad.abs().sum() > 0)
+
+
+def attribute_cam(model: nn.Module, x: torch.Tensor, attrs: list[str], target_layer: str | None = None,
+                  names: list[str] | None = None) -> np.ndarray:
+    """Grad-CAM maps (torchcam's ``GradCAM``) of attributes ``attrs`` for the images ``x``.
+
+    ``x``: (B, C, H, W) normalised as the model was trained (e.g. from
+    ``data.loaders.batches``); ``target_layer``: a name from
+    ``model.named_modules()`` (default: ``cam_layer``, the deepest feature
+    map that feeds every attribute of ``attrs``);
+    ``names``: the model's A outputs (default the 40 CelebA attributes).
+    The model is wrapped (``LogitsOnly``) so that torchcam sees logits (B, A).
+    Returns (B, K, H, W) float32 maps, K = len(attrs), each in [0, 1]
+    (normalised per image and attribute), bilinearly upsampled to the input's
+    size. A map is all zeros where no location raises the attribute's logit.
+    """
+    from torchcam.methods import GradCAM
+    names = _names(names, None)
+    missing = [a for a in attrs if a not in names]
+    if missing:
+        raise ValueError(f"unknown attributes {missing}; the model's outputs are {names[:4]} ...")
+    was_training = model.training
+    model.eval()
+    wrapped = LogitsOnly(model)
+    layer = "model." + (target_layer or cam_layer(model, x, [names.index(a) for a in attrs]))
+    extractor = GradCAM(wrapped, target_layer=layer)
+    try:
+        with torch.enable_grad():
+            # a frozen backbone has no parameter that needs a gradient: the input's gradient keeps the graph
+            logits = wrapped(x.detach().clone().requires_grad_(True))  # (B, A)
+            maps = [extractor(names.index(a), logits, retain_graph=True)[0] for a in attrs]  # K x (B, h, w)
+    finally:
+        extractor.remove_hooks()
+        model.train(was_training)
+    maps = torch.stack(maps, 1).float()  # (B, K, h, w)
+    maps = F.interpolate(maps, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (B, K, H, W)
+    return maps.clamp(0, 1).detach().cpu().numpy()
+
+
+def _names(attrs: list[str] | None, n: int | None) -> list[str]:
+    names = list(attrs or ATTRIBUTES)
+    if n is not None and len(names) != n:
+        raise ValueError(f"{n} columns but {len(names)} attribute names: pass attrs= with the column names")
+    return names

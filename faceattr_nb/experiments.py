@@ -6,7 +6,8 @@ by identity (scikit-learn's GroupKFold), so no person is in both the
 training and the held-out part. ``cross_dataset`` is BLAN's Table 9: train
 on one dataset, test on every other (``shift_domains`` gives the pairs the
 active data allow). Runs land in ``runs/_search/`` so that notebook 07's
-table lists only the main runs. Used in notebooks 02 and 04-06.
+table lists only the main runs. Used in notebooks 02 and 04-06; the quick
+runs (``QUICK_RUNS``, ``train_quick``) in notebook 07.
 """
 import itertools
 import re
@@ -157,3 +158,45 @@ def shift_domains(setup, img_size: int | None = None, lfwa_root: str | Path | No
                                                                               img_size)}
     raise ValueError(f"no second domain for source {setup.source!r}: pass lfwa_root= (a folder with "
                      "lfw_att_40.mat, indices_train_test.mat and lfw/), see data/README.md")
+
+# ---------------------------------------------------------------- quick runs for notebook 07
+
+# run name -> (model, create() arguments, image side (None: the profile's), gray): narrow versions
+# of the course's models that train in seconds, for notebook 07 when notebooks 02-06 have not run.
+QUICK_RUNS = {
+    "quick_facenet40": ("facenet", {"attributes": None}, 36, True),
+    "quick_scratch_cnn": ("scratch_cnn", {"widths": (8, 8, 16, 16, 32), "dense": (64, 64)}, None, False),
+    "quick_pse_dmtl": ("pse_dmtl", {"width": 16, "hidden": 32}, None, False),
+}
+
+
+def quick_config(setup, seed: int = 0) -> TrainConfig:
+    """The quick runs' schedule: the profile's epochs and batch, AdamW 2e-3, cosine."""
+    p = setup.profile
+    return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=2e-3, optimizer="adamw",
+                       schedule="cosine", seed=seed)
+
+
+def train_quick(setup, name: str, seed: int = 0, runs_dir: str | Path | None = None, splits: dict | None = None,
+                run_name: str | None = None):
+    """Train ``QUICK_RUNS[name]`` on the setup's data (weights drawn with ``torch.manual_seed(seed)``)
+    and return ``train.fit``'s Run, saved as ``run_name`` (default ``name``) under ``runs_dir``
+    (default the setup's; e.g. a folder of seed repeats); ``splits`` reuses caches already
+    loaded at the run's size. Used in notebook 07."""
+    import torch
+
+    from faceattr_nb import models
+    from faceattr_nb.attributes import ATTRIBUTES
+    from faceattr_nb.data.splits import load_splits
+    if name not in QUICK_RUNS:
+        raise ValueError(f"unknown quick run {name!r}; known: {', '.join(QUICK_RUNS)}")
+    model_name, kwargs, size, gray = QUICK_RUNS[name]
+    size = size or setup.profile.img_size
+    kwargs = {k: (list(ATTRIBUTES) if v is None and k == "attributes" else v) for k, v in kwargs.items()}
+    if model_name == "pse_dmtl":
+        kwargs["img_size"] = size
+    splits = splits or load_splits(setup, img_size=size, gray=gray)
+    torch.manual_seed(seed)
+    model = models.create(model_name, **kwargs)
+    return fit(model, splits["train"], splits["val"], quick_config(setup, seed), test=splits["test"],
+               name=run_name or name, setup=setup, runs_dir=runs_dir, progress=False)

@@ -8,7 +8,7 @@ the last expression (else ``display(fig)``; ``fig.savefig(path)`` to keep
 it); two figures in one cell need ``display``. ``source`` (e.g. "synthetic")
 is appended to each title, so a figure drawn from generated faces always
 says so. Tables behind the figures live in ``metrics``
-(``label_correlation``, ``strongest_pairs``). Used in notebooks 01-07.
+(``label_correlation``, ``strongest_pairs``) and ``analysis``. Used in notebooks 01-07.
 """
 import os
 from collections.abc import Sequence
@@ -308,6 +308,95 @@ def threshold_curves(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | No
     axes[0, 0].legend(fontsize=7)
     axes[0, 1].legend(fontsize=7)
     fig.suptitle(_title("Threshold against precision, recall and F1 (grey: 0.5, red: tuned on val)", source))
+    return fig
+
+
+def mistake_grid(images, table: pd.DataFrame, ncols: int = 6, source: str = "",
+                 title: str = "The most confident mistakes") -> Figure:
+    """The faces of ``analysis.confident_mistakes``: one panel per row of ``table`` (face
+    ``images[row]``), titled with the attribute, the true and predicted label and p, the
+    predicted probability of the attribute. ``images``: a ``data.loaders.ImageCache`` or uint8
+    (N, C, H, W). Used in notebooks 03, 07."""
+    x = images.x if hasattr(images, "x") else images
+    rows = table["row"].to_numpy(dtype=np.int64, copy=True)
+    faces = _faces(x[rows])
+    fig, axes = _panels(max(len(faces), 1), min(ncols, max(len(faces), 1)), 1.8, 2.2, images=True)
+    for ax, face, r in zip(axes, faces, table.itertuples()):
+        ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
+        ax.set_title(f"{_name(r.attr)}\ntrue {r.true}, said {r.predicted}\np = {r.prob:.2f}", fontsize=7,
+                     color="tab:red")
+    if not len(faces):
+        axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(_title(title, source))
+    return fig
+
+
+def confusion_bars(counts: pd.DataFrame, source: str = "", title: str = "TP, FN, FP and TN per attribute") -> Figure:
+    """The share of faces in each cell of the confusion matrix per attribute (``analysis.confusion_counts``),
+    one stacked bar per attribute, sorted by the share of errors (FP + FN). Used in notebooks 03, 07."""
+    cells = ["TP", "FN", "FP", "TN"]
+    share = counts[cells].div(counts[cells].sum(axis=1), axis=0)
+    share = share.loc[(share.FP + share.FN).sort_values().index]
+    fig = _figure(7, 0.22 * len(share) + 1.5)
+    ax = fig.subplots()
+    left = np.zeros(len(share))
+    for cell, color in zip(cells, ("tab:green", "tab:orange", "tab:red", "0.8")):
+        ax.barh(np.arange(len(share)), share[cell], left=left, color=color, label=cell)
+        left += share[cell].to_numpy()
+    ax.set_yticks(np.arange(len(share)), [_name(a) for a in share.index], fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(-0.6, len(share) - 0.4), xlabel="share of faces", title=_title(title, source))
+    ax.legend(loc="lower right", fontsize=8, ncols=4)
+    return fig
+
+
+def cam_grid(images, maps: np.ndarray, attrs: Sequence[str], probs: np.ndarray | None = None,
+             source: str = "", alpha: float = 0.5) -> Figure:
+    """Class-activation maps over the faces: one row per face, its image then one panel per
+    attribute (``maps``: (B, K, H, W) from ``analysis.attribute_cam``), all on one colour scale
+    [0, 1] with a colour bar; ``probs`` (B, K) puts the predicted probability in each title.
+    Used in notebooks 03, 07."""
+    faces = _faces(images)
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 4 or maps.shape[:2] != (len(faces), len(attrs)):
+        raise ValueError(f"maps must be (B={len(faces)}, K={len(attrs)}, H, W), got shape {maps.shape}")
+    ncols = len(attrs) + 1
+    fig, axes = _panels(len(faces) * ncols, ncols, 2.0, 2.2, images=True)
+    axes = axes.reshape(len(faces), ncols)
+    image = None
+    for b, face in enumerate(faces):
+        height, width = face.shape[:2]
+        axes[b, 0].imshow(face, cmap="gray" if face.ndim == 2 else None)
+        axes[b, 0].set_title("input", fontsize=8)
+        for k, attr in enumerate(attrs):
+            ax = axes[b, k + 1]
+            ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
+            image = ax.imshow(maps[b, k], cmap="jet", alpha=alpha, vmin=0, vmax=1,
+                              extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+            ax.set_title(_name(attr) + (f" p={probs[b, k]:.2f}" if probs is not None else ""), fontsize=8)
+    fig.colorbar(image, ax=axes[:, 1:].ravel().tolist(), shrink=0.6, label="Grad-CAM (per map, 0-1)")
+    fig.suptitle(_title("Where the model looks for each attribute (Grad-CAM)", source))
+    return fig
+
+
+def interval_plot(table: pd.DataFrame, reference: float | None = None, xlabel: str = "mean accuracy",
+                  source: str = "", title: str = "Mean accuracy with its 95 % interval") -> Figure:
+    """One point per row of ``table`` (columns mean, low, high: ``metrics.accuracy_ci`` or
+    ``paired_difference_ci`` rows, indexed by name) with its interval as a bar, and a vertical
+    line at ``reference`` (e.g. 0 for differences, the majority baseline for accuracies).
+    Used in notebook 07."""
+    missing = [c for c in ("mean", "low", "high") if c not in table.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not in the table; it has {list(table.columns)}")
+    fig = _figure(6.5, 0.45 * len(table) + 1.4)
+    ax = fig.subplots()
+    y = np.arange(len(table))[::-1]
+    ax.errorbar(table["mean"], y, xerr=[table["mean"] - table["low"], table["high"] - table["mean"]],
+                fmt="o", color="tab:blue", capsize=4)
+    if reference is not None:
+        ax.axvline(reference, color="tab:red", ls="--", lw=1)
+    ax.set_yticks(y, [str(i) for i in table.index], fontsize=8)
+    ax.set(xlabel=xlabel, ylim=(-0.6, len(table) - 0.4), title=_title(title, source))
+    ax.grid(axis="x", alpha=0.3)
     return fig
 
 

@@ -1,7 +1,8 @@
 """FaceNet: a tiny multi-task CNN for 36x36 grayscale face crops.
 
 I. Oussaid, "Face Attributes Detection using Multi-task Deep Learning",
-internship report (../shared/papers/facenet_tiny_multitask_report.txt).
+internship report (second project, supervised by E. Marchetto; unpublished,
+no year given; see the README's Papers section).
 
 Section II and the appendix: a shared trunk of two blocks
 conv(f1) -> BN -> ReLU -> max-pool 2 and conv(f2) -> BN -> ReLU -> max-pool 2

@@ -1,11 +1,12 @@
 """The report's from-scratch CNN: ten convolutions, five max-pools, three dense layers.
 
 Lee and Sike, "Unveiling Facial Attributes with Convolutional Neural
-Networks" (../shared/papers/cnn_and_xception_transfer_report.txt), section
-4.1: "1,711,624 (6.53 MB) trainable parameters, with ten conv2D layers,
-five maxpool2D layers, and three dense layers (including the output
-layer). It included no drop-out layers"; binary cross entropy on 40
-sigmoid outputs; early stopping with min_delta 0.01 and patience 5.
+Networks", student project report of an introductory deep-learning course
+(unpublished, no institution or year given), section 4.1: "1,711,624
+(6.53 MB) trainable parameters, with ten conv2D layers, five maxpool2D
+layers, and three dense layers (including the output layer). It included
+no drop-out layers"; binary cross entropy on 40 sigmoid outputs; early
+stopping with min_delta 0.01 and patience 5.
 
 The report gives only those counts, not the layout. This file is one layout
 that has exactly 1,711,624 trainable parameters at the report's 150x150x3
