@@ -535,3 +535,101 @@ def _grouped_barh(ax, table: pd.DataFrame, columns: Sequence[str], colors: Seque
         ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[column], height=height, label=column,
                 color=colors[i] if colors else None)
     return y
+
+
+# ---------------------------------------------------------------- label balance across splits, feature maps
+
+def rate_comparison(rates: pd.DataFrame, source: str = "", title: str | None = None) -> Figure:
+    """Positive rate per attribute in several label sets (``rates``: attributes x sets, fractions,
+    e.g. the train and test partitions), one dot per set, sorted by the first set (left); each
+    other set's difference from the first in percentage points (right). The transfer report's
+    class-balance check, train vs test. Used in notebook 01."""
+    if rates.shape[1] < 2:
+        raise ValueError(f"rates needs at least two columns (e.g. train and test), got {list(rates.columns)}")
+    values = rates.astype(np.float64)
+    if ((values < 0) | (values > 1)).to_numpy().any():
+        raise ValueError("rates must be fractions in [0, 1] (a table's mean of 0/1 labels), not percentages")
+    first, others = values.columns[0], values.columns[1:]
+    table = values.sort_values(first)
+    fig = _figure(9, 0.2 * len(table) + 1.4)
+    left, right = fig.subplots(1, 2, sharey=True, width_ratios=(3, 2))
+    y = np.arange(len(table))
+    for i, column in enumerate(table.columns):
+        left.scatter(table[column] * 100, y, s=14, color=f"C{i}", label=str(column), zorder=3)
+    offsets = np.linspace(-0.3, 0.3, len(others) + 2)[1:-1]
+    for i, (column, offset) in enumerate(zip(others, offsets)):
+        right.barh(y + offset, (table[column] - table[first]) * 100, height=0.6 / len(others), color=f"C{i + 1}")
+    right.axvline(0, color="0.3", lw=0.8)
+    left.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
+    left.set(xlabel="faces with the attribute (%)", xlim=(0, 100), ylim=(-0.6, len(table) - 0.4))
+    left.grid(axis="x", alpha=0.3)
+    left.legend(loc="lower right", fontsize=8)
+    right.set(xlabel=f"{', '.join(map(str, others))} minus {first} (points)")
+    fig.suptitle(_title(title or f"Positive rate per attribute: {' vs '.join(map(str, values.columns))}", source))
+    return fig
+
+
+def feature_maps(model, x, layers: Sequence[str] | dict[str, str], max_channels: int = 16,
+                 source: str = "") -> Figure:
+    """The activations of one input through ``model`` (the FaceNet report's Fig. 8): the input on
+    the first row, then one row per layer with up to ``max_channels`` of its maps (a flat vector
+    is drawn as one strip). ``x``: the normalised input (C, H, W) or (1, C, H, W); ``layers``:
+    submodule names as ``model.named_modules()`` gives them (e.g. "trunk.0.2"), or a dict row
+    label -> name. Read with forward hooks in eval mode, which are removed afterwards; the
+    model's train/eval mode is restored. Used in notebook 02."""
+    import torch
+
+    names = dict(layers) if isinstance(layers, dict) else {name: name for name in layers}
+    modules = dict(model.named_modules())
+    unknown = [n for n in names.values() if n not in modules]
+    if unknown:
+        raise ValueError(f"layers {unknown} are not submodules of {type(model).__name__}; "
+                         f"some that are: {[n for n in modules if n][:12]}")
+    x = x.unsqueeze(0) if x.dim() == 3 else x
+    if x.shape[0] != 1:
+        raise ValueError(f"feature_maps draws one input; got a batch of {x.shape[0]}")
+    found: dict[str, object] = {}
+    hooks = [modules[name].register_forward_hook(  # clone: an in-place ReLU would change a kept output
+        lambda _m, _inp, out, label=label: found.__setitem__(
+            label, out.detach().float().cpu().clone() if isinstance(out, torch.Tensor) else out))
+        for label, name in names.items()]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x.to(next(model.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    bad = {label: type(found.get(label)).__name__ for label in names if not isinstance(found.get(label), torch.Tensor)}
+    if bad:
+        raise ValueError(f"layers must output one tensor during the forward pass; got {bad} (NoneType: never called)")
+    rows = [("input", x[0].float().cpu())] + [(label, found[label][0]) for label in names]
+    ncols = max(min(len(a), max_channels) if a.dim() == 3 else 1 for _, a in rows)
+    fig = _figure(1.0 * ncols + 0.4, 1.25 * len(rows))
+    grid = fig.add_gridspec(len(rows), ncols)
+    for r, (label, act) in enumerate(rows):  # one axis per row: its maps side by side, each on its own scale
+        if act.dim() == 3:
+            maps = act[:max_channels].numpy()
+            ax = fig.add_subplot(grid[r, :len(maps)])
+            ax.imshow(_tile(maps), cmap="gray" if label == "input" else "viridis", interpolation="nearest")
+        else:  # a vector: one strip across the figure
+            maps = act.reshape(1, -1).numpy()
+            ax = fig.add_subplot(grid[r, :])
+            ax.imshow(maps, cmap="viridis", aspect="auto", interpolation="nearest")
+        ax.axis("off")
+        more = f", first {len(maps)}" if act.dim() == 3 and len(maps) < len(act) else ""
+        ax.set_title(f"{label} ({' x '.join(map(str, act.shape))}{more})", fontsize=7, loc="left")
+    fig.suptitle(_title("Feature maps of one face through the network", source))
+    return fig
+
+
+def _tile(maps: np.ndarray, pad: int = 1) -> np.ndarray:
+    """(C, h, w) maps -> one (h, C·(w + pad) − pad) image, each map scaled to [0, 1], NaN (blank) between."""
+    c, h, w = maps.shape
+    out = np.full((h, c * (w + pad) - pad), np.nan)
+    for i, fmap in enumerate(maps):
+        span = fmap.max() - fmap.min()
+        out[:, i * (w + pad):i * (w + pad) + w] = (fmap - fmap.min()) / span if span > 0 else 0.0
+    return out

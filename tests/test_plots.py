@@ -127,3 +127,55 @@ def test_training_curves_keep_one_colour_per_run_across_panels():
     assert [line.get_label() for line in right] == ["gal_j"]
     assert mcolors.to_hex(right[0].get_color()) == colour["gal_j"]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["baseline", "gal_j"]
+
+
+def test_rate_comparison_train_vs_test(labels):
+    rates = pd.DataFrame({"train": labels.iloc[:80].mean(), "test": labels.iloc[80:].mean()})
+    fig = plots.rate_comparison(rates, source="synthetic")
+    check(fig, 2)
+    left, right = fig.axes
+    names = tick_texts(left)
+    assert names == [plots._name(a) for a in rates["train"].sort_values().index]   # sorted by the first set
+    widths = [p.get_width() for p in right.patches]                                  # test - train, in points
+    expected = (rates["test"] - rates["train"])[rates["train"].sort_values().index] * 100
+    np.testing.assert_allclose(widths, expected.to_numpy())
+    with pytest.raises(ValueError, match="two columns"):
+        plots.rate_comparison(rates[["train"]])
+    with pytest.raises(ValueError, match="fractions"):
+        plots.rate_comparison(rates * 100)
+
+
+def test_feature_maps_shows_each_layers_activations():
+    import torch
+
+    from faceattr_nb import models
+    torch.manual_seed(0)
+    model = models.create("facenet")
+    model.train()
+    x = torch.randn(1, 1, 36, 36)
+    before = model.trunk[0][1].running_mean.clone()
+    fig = plots.feature_maps(model, x[0], {"conv 1": "trunk.0.2", "pool 2": "trunk.1.3", "dense": "shared.3"},
+                             max_channels=8, source="synthetic")
+    assert plt.get_fignums() == [] and "synthetic" in fig._suptitle.get_text()
+    assert len(fig.axes) == 4                                   # one row each: input, conv 1, pool 2, dense
+    assert fig.axes[1].get_title(loc="left").startswith("conv 1 (4 x 36 x 36")
+    assert "first 8" in fig.axes[2].get_title(loc="left")
+    model.eval()
+    with torch.no_grad():
+        expected = model.trunk[0](x)[0]                        # block 1 output: after ReLU and pooling
+        conv1 = torch.relu(model.trunk[0][1](model.trunk[0][0](x)))[0]
+    row = np.asarray(fig.axes[1].images[0].get_array())       # 4 maps of 36 side by side, 1 blank column between
+    assert row.shape == (36, 4 * 37 - 1)
+    second = conv1[1].numpy()
+    np.testing.assert_allclose(row[:, 37:73], (second - second.min()) / (second.max() - second.min()), atol=1e-5)
+    assert expected.shape == (4, 18, 18)
+    assert model.training is False
+    model.train()
+    plots.feature_maps(model, x, ["trunk.0.3"])
+    assert model.training                                       # mode restored
+    assert torch.equal(model.trunk[0][1].running_mean, before)  # eval mode: BN statistics untouched
+    assert all(not m._forward_hooks for m in model.modules())   # hooks removed
+    with pytest.raises(ValueError, match="trunk.0"):
+        plots.feature_maps(model, x, ["trunk.9"])
+    with pytest.raises(ValueError, match="one tensor"):
+        plots.feature_maps(model, x, [""])                     # the whole model returns a dict
