@@ -147,9 +147,12 @@ def sample_grid(images, labels, attrs: list[str] | None = None, ncols: int = 6,
 
 
 def heatmap_masks(image, masks, names: Sequence[str] | None = None, source: str = "",
-                  alpha: float = 0.5, ncols: int = 5) -> Figure:
+                  alpha: float = 0.5, ncols: int = 5, vmin: float | None = None,
+                  vmax: float | None = None) -> Figure:
     """The face, then each attention mask (G, h, w) stretched over it (bilinear), one
-    panel per mask — PSE's Figure 5 and GAL's location maps. Used in notebooks 04, 05."""
+    panel per mask — PSE's Figure 5 and GAL's location maps. Every mask is drawn on one
+    colour scale, ``vmin``..``vmax`` (default: the smallest and largest weight of all
+    masks), shown by one colour bar, so panels can be compared. Used in notebooks 04, 05."""
     face = _faces([image])[0]
     masks = np.asarray(masks.detach().cpu() if hasattr(masks, "detach") else masks, dtype=np.float64)
     if masks.ndim != 3:
@@ -157,6 +160,8 @@ def heatmap_masks(image, masks, names: Sequence[str] | None = None, source: str 
     names = list(names) if names is not None else [f"mask {g}" for g in range(len(masks))]
     if len(names) != len(masks):
         raise ValueError(f"{len(names)} names for {len(masks)} masks")
+    vmin = float(masks.min()) if vmin is None else vmin
+    vmax = float(masks.max()) if vmax is None else vmax
     height, width = face.shape[:2]
     panels = len(masks) + 1
     fig, axes = _panels(panels, min(ncols, panels), 2.2, 2.4, images=True)
@@ -164,9 +169,10 @@ def heatmap_masks(image, masks, names: Sequence[str] | None = None, source: str 
     axes[0].set_title("input", fontsize=8)
     for ax, mask, name in zip(axes[1:], masks, names):
         ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
-        ax.imshow(mask, cmap="jet", alpha=alpha, extent=(-0.5, width - 0.5, height - 0.5, -0.5),
-                  interpolation="bilinear")
+        shown = ax.imshow(mask, cmap="jet", alpha=alpha, extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+                          interpolation="bilinear", vmin=vmin, vmax=vmax)
         ax.set_title(name, fontsize=8)
+    fig.colorbar(shown, ax=list(axes), shrink=0.8, label="mask weight")
     fig.suptitle(_title("Attention masks over the face", source))
     return fig
 

@@ -94,10 +94,16 @@ def test_per_attribute_bars_with_baseline(labels):
 def test_masks_affinity_delta_cost():
     rng = np.random.default_rng(3)
     face = rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)
-    fig = plots.heatmap_masks(face, rng.random((8, 6, 6)), GROUP_NAMES, source="synthetic")
-    check(fig, 10)   # 9 panels on a 2 x 5 grid
+    masks = rng.random((8, 6, 6)) * np.arange(1, 9)[:, None, None]  # each mask on its own range
+    fig = plots.heatmap_masks(face, masks, GROUP_NAMES, source="synthetic")
+    check(fig, 11)   # 9 panels on a 2 x 5 grid + one colour bar
     assert [ax.get_title() for ax in fig.axes[1:9]] == GROUP_NAMES
     assert fig.axes[1].images[1].get_extent() == pytest.approx((-0.5, 47.5, 47.5, -0.5))  # stretched over the face
+    # one colour scale for every mask, shown by the bar: panels can be compared
+    assert {ax.images[1].get_clim() for ax in fig.axes[1:9]} == {(masks.min(), masks.max())}
+    assert fig.axes[-1].get_ylabel() == "mask weight"
+    fixed = plots.heatmap_masks(face, masks, GROUP_NAMES, source="synthetic", vmin=0.0, vmax=1.0)
+    assert fixed.axes[5].images[1].get_clim() == (0.0, 1.0)
     fig = plots.affinity_heatmap(rng.random((40, 40)), title="GAL affinity", source="synthetic")
     check(fig, 2)
     assert len(tick_texts(fig.axes[0], "x")) == 40
