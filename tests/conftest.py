@@ -51,17 +51,17 @@ def _write_kaggle(folder: Path, a: dict) -> None:
     write("list_bbox_celeba.csv", ["x_1", "y_1", "width", "height"], a["bbox"])
 
 
-def _write_images(image_dir: Path, ids: np.ndarray, seed: int) -> None:
+def _write_images(image_dir: Path, ids: np.ndarray, seed: int, size: tuple[int, int] = FAKE_SIZE) -> None:
     image_dir.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     for i in ids:
-        pixels = rng.integers(0, 256, (FAKE_SIZE[1], FAKE_SIZE[0], 3), dtype=np.uint8)
+        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
         Image.fromarray(pixels).save(image_dir / i, quality=90)
 
 
 def fake_celeba(root: str | Path, n: int = 12, layout: str = "official", *, crlf: bool = True,
-                images: bool = True, seed: int = 0) -> Path:
-    """Write a CelebA with ``n`` images into ``root`` and return the path to read it from.
+                images: bool = True, seed: int = 0, size: tuple[int, int] = FAKE_SIZE) -> Path:
+    """Write a CelebA with ``n`` images (``size`` = (W, H)) into ``root`` and return the path to read it from.
 
     layout: "official" (.txt files + img_align_celeba/, CRLF line endings like
     the real files unless ``crlf=False``), "torchvision" (the same under
@@ -82,7 +82,7 @@ def fake_celeba(root: str | Path, n: int = 12, layout: str = "official", *, crlf
         _write_official(folder, a, "\r\n" if crlf else "\n")
         image_dir = folder / "img_align_celeba"
     if images:
-        _write_images(image_dir, a["ids"], seed)
+        _write_images(image_dir, a["ids"], seed, size)
     return root
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from faceattr_nb.data import splits
+from faceattr_nb.data import celeba, splits
 from tests.conftest import fake_celeba
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -18,7 +18,7 @@ AFTER = "\n## A later section\n\nkept as well.\n"
 
 def fake_real_subset(root: Path) -> Path:
     """The shared folder's layout: annotations + aligned images (all partitions) + unaligned test crops."""
-    fake_celeba(root / "celeba_annotations", n=64, seed=3)
+    fake_celeba(root / "celeba_annotations", n=64, seed=3, size=(178, 218))  # the aligned layout's size
     images = root / "celeba_images"
     images.mkdir()
     aligned = images / "Nikhil4902_CelebA_Dataset"
@@ -34,6 +34,8 @@ def fake_real_subset(root: Path) -> Path:
 def bench(tmp_path, monkeypatch):
     monkeypatch.setattr(splits, "CACHE_DIR", tmp_path / "cache")
     data = fake_real_subset(tmp_path / "shared")
+    aligned = sorted(p.name for p in (data / "celeba_images" / "Nikhil4902_CelebA_Dataset").iterdir())
+    monkeypatch.setattr(celeba, "course_subset_ids", lambda: tuple(aligned))  # the fake folder's own subset
     md = tmp_path / "RESULTS.md"
     md.write_text(BEFORE + f"\n{real_subset.BEGIN}\nan outdated table\n{real_subset.END}\n" + AFTER)
 

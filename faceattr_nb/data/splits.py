@@ -69,10 +69,10 @@ def split_tables(setup: Setup) -> dict[str, tuple[pd.DataFrame, object]]:
             for name, (t, folder) in parts.items()}
 
 
-def layout_size(split: str) -> tuple[int, int] | None:
-    """The (W, H) every image of ``split`` must have: aligned 178x218, except the real subset's
-    unaligned "test_b" crops (any size)."""
-    return None if split == "test_b" else ALIGNED_SIZE
+def layout_size(setup: Setup, split: str) -> tuple[int, int] | None:
+    """The (W, H) every image of ``split`` must have: CelebA's aligned 178x218, except the real subset's
+    unaligned "test_b" crops and LFWA (any size)."""
+    return None if split == "test_b" or setup.source == "lfwa" else ALIGNED_SIZE
 
 
 def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
@@ -83,7 +83,7 @@ def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
     ``loaders.BadImageError`` naming it; ``skip_bad=True`` leaves such images out, with a warning listing them."""
     size = img_size or setup.profile.img_size
     return {name: build_cache(table, folder, size, gray=gray, cache_dir=CACHE_DIR, source=setup.source,
-                              attrs=attrs, workers=setup.profile.workers, expect_size=layout_size(name),
+                              attrs=attrs, workers=setup.profile.workers, expect_size=layout_size(setup, name),
                               skip_bad=skip_bad)
             for name, (table, folder) in split_tables(setup).items()}
 
@@ -110,7 +110,7 @@ def load_crops(setup: Setup, kind: str = "A", attrs: list[str] | None = None, si
         if "nose_x" not in table:
             table = crops.with_template_landmarks(table)
         x = crops.crop_faces(table, folder, kind=kind, size=size, workers=setup.profile.workers,
-                             cache_dir=CACHE_DIR, expect_size=layout_size(name))
+                             cache_dir=CACHE_DIR, expect_size=layout_size(setup, name))
         cache = cache_from_table(x, table, attrs, gray=True, source=setup.source)
         out[name] = augment_cache(cache) if name == "train" and augment else cache
     return out
