@@ -70,7 +70,7 @@ SPECS: dict[str, Spec] = {
     "scratch_cnn": Spec("scratch_cnn", {}, ADAM, "own CNN, random"),
     "facenet40": Spec("facenet", dict(attributes=ATTRIBUTES), FACENET, "FaceNet-40, 36 px gray crops, random",
                       size=36, crops=True),
-    "lite0": Spec("xception", LITE0, ADAM, WHEEL, finetune_lr=1e-5),  # notebook 03: phase 2 at lr x 0.01
+    "lite0": Spec("xception", LITE0, ADAM, WHEEL, finetune_lr=1e-4),  # notebook 03: phase 2 at lr x 0.1
     "xception_random": Spec("xception", dict(backbone="legacy_xception"), ADAM, "legacy_xception, random",
                             finetune_lr=1e-4, default=False),  # ~3x the time of all others together on a CPU
     "pse_baseline": Spec("pse_dmtl", dict(pse=None), PSE, RANDOM),
