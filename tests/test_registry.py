@@ -18,6 +18,14 @@ SMOKE = {  # name: (create() arguments, input channels, side)
 }
 
 
+def quiet_create(name: str, **kw) -> torch.nn.Module:
+    """``models.create`` with seed 0, without the random-backbone warnings (tested in the model files)."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return models.create(name, **kw)
+
+
 def test_every_registered_model_has_a_smoke_setting():
     assert sorted(SMOKE) == models.list_models()
 
@@ -25,10 +33,7 @@ def test_every_registered_model_has_a_smoke_setting():
 @pytest.mark.parametrize("name", sorted(SMOKE))
 def test_forward_losses_backward(name):
     kw, channels, side = SMOKE[name]
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # random-backbone warnings are tested in the model files
-        model = models.create(name, **kw)
+    model = quiet_create(name, **kw)
     x = torch.randn(4, channels, side, side)
     out = model(x)
     num_attrs = 6 if name == "facenet" else 40
@@ -61,10 +66,7 @@ def test_every_registered_model_is_classified_by_input_size():
 @pytest.mark.parametrize("name", sorted(SMOKE))
 def test_a_wrong_input_size_is_a_clear_error_or_works(name):
     kw, channels, side = SMOKE[name]
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = models.create(name, **kw).eval()
+    model = quiet_create(name, **kw).eval()
     x = torch.randn(2, channels, side + 16, side + 16)
     if FIXED_SIZE[name]:
         with pytest.raises(ValueError, match=rf"built for .*{side}x{side}.*img_size="):
@@ -74,9 +76,6 @@ def test_a_wrong_input_size_is_a_clear_error_or_works(name):
 
 
 def test_pse_a_says_which_size_it_was_built_for():
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = models.create("pse_dmtl", pse="fc", img_size=48).eval()
+    model = quiet_create("pse_dmtl", pse="fc", img_size=48).eval()
     with pytest.raises(ValueError, match="built for 6x6 feature maps.*img_size"):
         model(torch.randn(2, 3, 64, 64))
