@@ -81,7 +81,8 @@ def facenet_report_scores(table: pd.DataFrame) -> dict[str, float]:
 
 def cross_dataset(build: Callable[[], nn.Module], domains: dict[str, dict[str, ImageCache]], cfg: TrainConfig,
                   runs_dir: str | Path, prefix: str = "cross", seed: int = 0, n_boot: int = 1000,
-                  batch_size: int = 256, device: str | None = None) -> pd.DataFrame:
+                  batch_size: int = 256, device: str | None = None,
+                  trained: dict[str, nn.Module] | None = None, train_on: list[str] | None = None) -> pd.DataFrame:
     """BLAN Table 9: train on each domain, test on every domain; one row per (train, test) pair.
 
     ``domains`` maps a name to its caches: "train" and "val" to train a model
@@ -95,8 +96,19 @@ def cross_dataset(build: Callable[[], nn.Module], domains: dict[str, dict[str, I
     scored on this test split: what the training domain's label rates alone
     give) and test_majority (the test domain's own majority labels, from its
     train split, else from its test split).
+
+    ``trained`` maps a domain to a model already trained on it (a notebook's
+    own run, trained on that domain's train split): it is tested as it is,
+    not trained again (its ``run`` cell is empty). ``train_on`` limits which
+    domains get a new model (default: every domain with a train split); a
+    domain in ``trained`` is always a training domain.
     """
-    trainable = [d for d, splits in domains.items() if "train" in splits]
+    trained = dict(trained or {})
+    unknown = sorted(set(trained) - set(domains)) + sorted(set(train_on or []) - set(domains))
+    if unknown:
+        raise ValueError(f"unknown domain(s) {unknown}; the domains are {list(domains)}")
+    trainable = [d for d, splits in domains.items() if "train" in splits
+                 and (d in trained or train_on is None or d in train_on)]
     missing = {d: sorted({"train", "val", "test"} - set(s)) for d, s in domains.items()
                if "test" not in s or ("train" in s and "val" not in s)}
     if missing or not trainable:
@@ -104,11 +116,14 @@ def cross_dataset(build: Callable[[], nn.Module], domains: dict[str, dict[str, I
                          f"split never steers training); missing: {missing or 'no domain has a train split'}")
     rows = []
     for source in tqdm(trainable, desc=prefix):
-        torch.manual_seed(seed)
-        model = build()
-        run = fit(model, domains[source]["train"], domains[source]["val"], replace(cfg, seed=seed),
-                  name=f"{prefix}_{_slug(source)}", runs_dir=Path(runs_dir) / "_search", device=device,
-                  progress=False, resume=False)
+        if source in trained:
+            model, run_name = trained[source], ""
+        else:
+            torch.manual_seed(seed)
+            model = build()
+            run_name = fit(model, domains[source]["train"], domains[source]["val"], replace(cfg, seed=seed),
+                           name=f"{prefix}_{_slug(source)}", runs_dir=Path(runs_dir) / "_search", device=device,
+                           progress=False, resume=False).name
         train_y = domains[source]["train"].y.numpy()
         for target, splits in domains.items():
             test = splits["test"]
@@ -118,7 +133,7 @@ def cross_dataset(build: Callable[[], nn.Module], domains: dict[str, dict[str, I
             rows.append({"train": source, "test": target, "in_domain": source == target,
                          "mean_accuracy": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"],
                          "n_identities": ci["n_groups"], "majority": _majority_accuracy(train_y, y),
-                         "test_majority": _majority_accuracy(own, y), "run": run.name})
+                         "test_majority": _majority_accuracy(own, y), "run": run_name})
     return pd.DataFrame(rows).set_index(["train", "test"])
 
 

@@ -88,3 +88,21 @@ def test_per_attribute_and_mean_table():
     means = pr.mean_accuracy_table()
     assert {"source", "table", "dataset", "method", "value"} <= set(means.columns)
     assert means.query("method == 'BLAN (w/ OS)' and dataset == 'CelebA'").value.item() == 91.80
+
+
+def test_blan_lfwa_studies_agree_with_table_3():
+    """Tables 5 and 6 vary one BLAN setting on LFWA; the paper's own setting must give Table 3's figure."""
+    lfwa = pr.blan_table3().query("dataset == 'LFWA'").set_index("method").value
+    assert cell(pr.blan_table5(), "BLAN, Chn-Spt", setting="w/o OS").value == lfwa["BLAN (w/o OS)"]
+    assert cell(pr.blan_table6(), "BLAN", setting="alpha=0.1, beta=0.1").value == lfwa["BLAN (w/ OS)"]
+    assert len(pr.blan_table6()) == 9 and pr.blan_table6().value.max() == lfwa["BLAN (w/ OS)"]
+    assert cell(pr.blan_table5(), "BLAN, Chn~Spt", setting="w/ OS").value == 86.74
+
+
+def test_blan_table7_keeps_only_readable_rows():
+    table = pr.blan_table7()
+    assert set(table.dataset) == {"CelebA", "LFWA"} and len(table) == 2 * 28
+    assert cell(table, "BLAN", "Big_Lips", dataset="CelebA").value == 72.59
+    assert cell(table, "BLAN", "Chubby", dataset="LFWA").value == 77.37
+    assert "Eyeglasses" not in set(table.attribute)  # scrambled in the source: left out, not guessed
+    assert pr.per_attribute("BLAN").BLAN.notna().sum() == 28
