@@ -123,6 +123,39 @@ def test_rdam_adds_the_encoder_feature():
     torch.testing.assert_close(rdam(f_enc, f_dec), f_enc)
 
 
+def test_rdam_attention_orders_of_table_5():
+    """Chn-Spt is eqs. (2)-(3) in that order; Spt-Chn swaps them; parallel pools both from F_conv."""
+    torch.manual_seed(0)
+    f_enc, f_dec = torch.randn(2, 16, 5, 5), torch.randn(2, 16, 5, 5)
+    rdams = {order: RDAM(16, order=order) for order in ("chn_spt", "spt_chn", "parallel")}
+    for r in rdams.values():  # the same weights in all three: only the order differs
+        r.load_state_dict(rdams["chn_spt"].state_dict())
+        r.eval()
+    base = rdams["chn_spt"]
+    f_conv = base.conv(torch.cat([f_enc, f_dec], 1))
+
+    def chn(f):
+        return f * torch.sigmoid(base.mlp(f.mean((2, 3), keepdim=True)) + base.mlp(f.amax((2, 3), keepdim=True)))
+
+    def spt(f):
+        return f * torch.sigmoid(base.conv_f(torch.cat([f.mean(1, keepdim=True), f.amax(1, keepdim=True)], 1)))
+
+    torch.testing.assert_close(rdams["chn_spt"](f_enc, f_dec), spt(chn(f_conv)) + f_enc)
+    torch.testing.assert_close(rdams["spt_chn"](f_enc, f_dec), chn(spt(f_conv)) + f_enc)
+    both = chn(f_conv) * torch.sigmoid(base.conv_f(torch.cat([f_conv.mean(1, keepdim=True),
+                                                              f_conv.amax(1, keepdim=True)], 1)))
+    torch.testing.assert_close(rdams["parallel"](f_enc, f_dec), both + f_enc)
+    assert not torch.allclose(rdams["chn_spt"](f_enc, f_dec), rdams["spt_chn"](f_enc, f_dec))
+    with pytest.raises(ValueError, match="unknown RDAM attention order 'chn-spt'.*chn_spt, spt_chn, parallel"):
+        RDAM(16, order="chn-spt")
+
+
+def test_blan_passes_the_order_and_the_classifier_dropout_on():
+    model = small(attention_order="parallel", dropout=0.0)
+    assert all(r.order == "parallel" for r in model.rdam)
+    assert all(ac.dropout.p == 0.0 for ac in model.ac) and all(ac.dropout.p == 0.5 for ac in small().ac)
+
+
 def test_lmim_tells_real_pairs_from_shuffled_ones_after_a_few_steps():
     model = small(img_size=32)
     x, _ = batch(4, 32)

@@ -125,3 +125,17 @@ def test_config_and_splits_load_lfwa(tmp_path, monkeypatch):
     assert sum(len(c) for c in caches.values()) == 15
     assert caches["test"].x.shape[1:] == (3, 16, 16) and caches["test"].y.shape[1] == 40
     assert not set(caches["train"].identity) & set(caches["test"].identity)
+
+
+def test_find_root_env_default_and_absent(tmp_path, monkeypatch):
+    monkeypatch.delenv(lfwa.LFWA_ENV, raising=False)
+    assert lfwa.find_root(tmp_path / "nothing") is None  # LFWA is optional: absent is not an error
+    root = tmp_path / "lfwa"
+    root.mkdir()
+    fake_lfwa(root)
+    assert lfwa.find_root(root) == root
+    monkeypatch.setenv(lfwa.LFWA_ENV, str(root))
+    assert lfwa.find_root(tmp_path / "nothing") == root
+    monkeypatch.setenv(lfwa.LFWA_ENV, str(tmp_path / "nothing"))
+    with pytest.raises(FileNotFoundError, match="lfw_att_40.mat.*indices_train_test.mat"):
+        lfwa.find_root()  # named but wrong: say what is missing instead of silently skipping

@@ -100,6 +100,25 @@ def _strings(value) -> list[str]:
     return out
 
 
+LFWA_ENV = "FACEATTR_LFWA"  # where notebooks 04-06 look for LFWA, else data/lfwa in the repository
+
+
+def find_root(default: str | Path | None = None) -> Path | None:
+    """The LFWA folder for notebooks 04-06: $FACEATTR_LFWA, else ``default`` (the repository's
+    ``data/lfwa``) when it holds lfw_att_40.mat, else None (LFWA is optional). A folder named
+    in $FACEATTR_LFWA that is not a complete LFWA raises ``FileNotFoundError`` saying what is missing."""
+    named = os.environ.get(LFWA_ENV, "").strip()
+    if named:
+        root = Path(named).expanduser()
+        find_files(root)
+        return root
+    root = Path(default) if default is not None else Path(__file__).resolve().parents[2] / "data" / "lfwa"
+    if (root / ATTR_FILE).is_file():
+        find_files(root)
+        return root
+    return None
+
+
 def find_files(root: str | Path) -> tuple[Path, Path, Path]:
     """(lfw_att_40.mat, indices_train_test.mat, image folder) at ``root``; every missing one named."""
     root = Path(root).expanduser()

@@ -36,7 +36,10 @@ under Adam (Sec. 4.2), whose steps do not scale with the loss, the larger
 total changes only that balance, not the step size.) l_SF also reaches the
 classifiers through the fused score. The paper trains W_s with its own SGD at 1e-4: ``param_groups`` gives W_s its own
 group at that rate (one optimiser type for all), and ``freeze_all_but_fusion``
-allows a fusion-only stage. The encoder-decoder sizes need not be powers of
+allows a fusion-only stage. ``attention_order`` gives Table 5's three RDAM settings;
+``dropout=0`` with random weights and no flips is the paper's "w/o OS" (Sec. 4.2: the
+over-fitting suppression scheme is dropout 0.5 in each classifier, ImageNet weights for
+the encoder and random mirroring). The encoder-decoder sizes need not be powers of
 two: every upsampling goes to the size of the matching encoder feature. The
 flags ``decoder``, ``rdam`` and ``fusion`` switch parts off for Table 4's
 ablation; ``width`` narrows the encoder for CPU profiles. Used in notebook 06.
@@ -99,15 +102,27 @@ class Decoder(nn.Module):
         return decoded[::-1], recon
 
 
+ORDERS = ("chn_spt", "spt_chn", "parallel")  # Table 5's attention settings: Chn-Spt, Spt-Chn, Chn ~ Spt
+
+
 class RDAM(nn.Module):
     """Residual Dual Attention Module (Fig. 2, eqs. 2-3); attention=False: the plain
-    concatenate-and-convolve of BLAE (Table 4, index 4)."""
+    concatenate-and-convolve of BLAE (Table 4, index 4).
+
+    ``order`` (Table 5): "chn_spt", the paper's, channel attention (eq. 2) and then spatial
+    attention (eq. 3) on its output; "spt_chn" the other way round; "parallel" computes both
+    masks from F_conv and applies them together (F_conv x channel mask x spatial mask). The
+    paper does not say how its parallel branches combine; with this choice the only change
+    from Chn-Spt is what the spatial pools read.
+    """
 
     def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7, attention: bool = True,
-                 kernel: int = 1):
+                 kernel: int = 1, order: str = "chn_spt"):
         super().__init__()
+        if order not in ORDERS:
+            raise ValueError(f"unknown RDAM attention order {order!r}; choose one of {', '.join(ORDERS)} (Table 5)")
         self.conv = conv_bn_relu(2 * channels, channels, kernel)  # the paper's "convolutional layer", kernel open
-        self.attention = attention
+        self.attention, self.order = attention, order
         if attention:  # without it (Table 4, index 4) there is nothing more to learn
             hidden = max(channels // reduction, 4)
             self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
@@ -118,12 +133,23 @@ class RDAM(nn.Module):
         f_conv = self.conv(torch.cat([f_enc, f_dec], 1))        # (B, 2C, H, W) -> (B, C, H, W)
         if not self.attention:
             return f_conv
-        avg = self.mlp(f_conv.mean((2, 3), keepdim=True))       # (B, C, 1, 1)
-        mx = self.mlp(f_conv.amax((2, 3), keepdim=True))        # (B, C, 1, 1), the shared MLP
-        f_chn = f_conv * torch.sigmoid(avg + mx)                # eq. (2): what to look at
-        maps = torch.cat([f_chn.mean(1, keepdim=True), f_chn.amax(1, keepdim=True)], 1)  # (B, 2, H, W)
-        f_spt = f_chn * torch.sigmoid(self.conv_f(maps))        # eq. (3): where to look
+        if self.order == "chn_spt":                             # the paper's Chn-Spt
+            f_chn = f_conv * self.channel_mask(f_conv)          # eq. (2): what to look at
+            f_spt = f_chn * self.spatial_mask(f_chn)            # eq. (3): where to look
+        elif self.order == "spt_chn":
+            f_spt = f_conv * self.spatial_mask(f_conv)
+            f_spt = f_spt * self.channel_mask(f_spt)
+        else:                                                   # parallel: both masks read F_conv
+            f_spt = f_conv * self.channel_mask(f_conv) * self.spatial_mask(f_conv)
         return f_spt + f_enc                                    # F_attn, the residual
+
+    def channel_mask(self, f: torch.Tensor) -> torch.Tensor:
+        """sigma(MLP(AvgPool(f)) + MLP(MaxPool(f))), pools over positions: (B, C, 1, 1), eq. (2)."""
+        return torch.sigmoid(self.mlp(f.mean((2, 3), keepdim=True)) + self.mlp(f.amax((2, 3), keepdim=True)))
+
+    def spatial_mask(self, f: torch.Tensor) -> torch.Tensor:
+        """sigma(Conv_F([AvgPool(f); MaxPool(f)])), pools over channels: (B, 1, H, W), eq. (3)."""
+        return torch.sigmoid(self.conv_f(torch.cat([f.mean(1, keepdim=True), f.amax(1, keepdim=True)], 1)))
 
 
 class AC(nn.Module):
@@ -215,7 +241,8 @@ class BLAN(nn.Module):
     def __init__(self, backbone: str = "resnet34", pretrained: bool = False, weights: str | Path | None = None,
                  img_size: int = 256, num_attrs: int = NUM_ATTRS, alpha: float = 0.1, beta: float = 0.1,
                  gamma: float = 1.0, decoder: bool = True, rdam: bool = True, fusion: bool = True,
-                 width: float = 1.0, lmim_hidden: int = 512, fusion_lr: float = 1e-4, rdam_kernel: int = 1):
+                 width: float = 1.0, lmim_hidden: int = 512, fusion_lr: float = 1e-4, rdam_kernel: int = 1,
+                 attention_order: str = "chn_spt", dropout: float = 0.5):
         super().__init__()
         if img_size < 32:
             raise ValueError(f"BLAN needs img_size >= 32 (block 4 has stride 32), got {img_size}")
@@ -224,10 +251,10 @@ class BLAN(nn.Module):
         channels = self.encoder.feature_info.channels()              # [64, 128, 256, 512]
         depths = [len(getattr(self.encoder, f"layer{i}")) for i in (1, 2, 3)]  # [3, 4, 6] for ResNet-34
         self.decoder = Decoder(channels, depths) if decoder else None
-        self.rdam = (nn.ModuleList(RDAM(c, attention=rdam, kernel=rdam_kernel) for c in channels[:3])
-                     if decoder else None)
+        self.rdam = (nn.ModuleList(RDAM(c, attention=rdam, kernel=rdam_kernel, order=attention_order)
+                                   for c in channels[:3]) if decoder else None)
         sides = feature_sides(img_size)
-        self.ac = nn.ModuleList(AC(i + 1, channels[i], sides[i], num_attrs) for i in range(K))
+        self.ac = nn.ModuleList(AC(i + 1, channels[i], sides[i], num_attrs, dropout) for i in range(K))
         self.lmim = nn.ModuleList(LMIM(c, hidden=lmim_hidden) for c in channels) if alpha > 0 else None
         self.sf = SF(K, num_attrs) if fusion else None
         for part in (self.decoder, self.rdam, self.ac):  # as in [28]; encoder: timm's, LMIM: torch's default
@@ -302,7 +329,7 @@ def blan(alpha: float = 0.1, beta: float = 0.1, gamma: float = 1.0, backbone: st
     Defaults follow the paper: ResNet-34, alpha = beta = 0.1 (Table 6), gamma = 1
     (Sec. 4.2), 256x256 inputs. Smaller: backbone="resnet18" or "resnet10t", width=0.25
     (a quarter of the channels), lmim_hidden=64. Other keywords (decoder, rdam, fusion,
-    width, lmim_hidden, fusion_lr, rdam_kernel) go to BLAN.
+    width, lmim_hidden, fusion_lr, rdam_kernel, attention_order, dropout) go to BLAN.
     """
     return BLAN(backbone=backbone, pretrained=pretrained, weights=weights, img_size=img_size,
                 alpha=alpha, beta=beta, gamma=gamma, **kwargs)
