@@ -51,7 +51,7 @@ PROFILE_TABLE: dict[str, Profile] = {
     # One GPU and the real CelebA: the papers' input sizes and schedules.
     "gpu": Profile("gpu", n_synthetic=20000, img_size=224,
                    paper_sizes={"facenet": 36, "xception": 150, "scratch_cnn": 150,
-                                "pse_dmtl": 224, "gal": 256, "blan": 256},
+                                "pse_dmtl": 256, "gal": 256, "blan": 256},
                    epochs=20, batch_size=256, folds=5, grid=True, pretrained=True, workers=8),
 }
 
