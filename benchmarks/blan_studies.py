@@ -30,6 +30,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 import time
 import warnings
 from datetime import datetime, timezone
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     ap.add_argument("--skip-done", action="store_true", help="keep runs whose JSON is already in OUT")
+    ap.add_argument("--runs", type=Path, default=Path(tempfile.gettempdir()) / "faceattr_blan_studies",
+                    help="run folders (weights; not kept with the results)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         ap.error(f"unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    setup = config.resolve(profile="cpu", data=args.data, runs_dir=args.out / "runs")
+    setup = config.resolve(profile="cpu", data=args.data, runs_dir=args.runs)
     size = setup.profile.size_for("blan")
     data = load_splits(setup, img_size=size)
     cfg = train.TrainConfig(epochs=args.epochs or setup.profile.epochs, batch_size=setup.profile.batch_size,

@@ -25,7 +25,8 @@ def tiny(tmp_path, monkeypatch):
 
 def test_runs_write_json_and_the_section_with_paired_differences(tiny, monkeypatch):
     data, md, out = tiny
-    args = ["--out", str(out), "--epochs", "1", "--data", str(data), "--results", str(md), "--threads", "1",
+    args = ["--out", str(out), "--runs", str(out.parent / "runs"), "--epochs", "1", "--data", str(data),
+            "--results", str(md), "--threads", "1",
             "--only", "blan", "blan_parallel", "blan_wo_os"]
     blan_studies.main(args)
     records = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
