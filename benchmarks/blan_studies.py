@@ -20,9 +20,10 @@ The paper runs Tables 5 and 6 on LFWA; we run them on the profile's data
 (the generated faces, or ``--data``). Each run is scored on the test split
 with a 95 % bootstrap interval over test identities, and against ``blan``
 with the paired difference (``metrics.paired_difference_ci``): a setting
-"differs" only when that interval excludes 0. One JSON per run in OUT
-(test probabilities included, so the paired differences can be recomputed
-and a cut-off command resumes with the runs that finished), then the section
+"differs" only when that interval excludes 0. One JSON per run in OUT,
+and its test probabilities (``.npz``) so that the paired
+differences can be recomputed and a cut-off command resumes with the runs
+that finished, then the section
 between the markers of RESULTS.md is rebuilt.
 """
 import argparse
@@ -83,15 +84,16 @@ def run_one(name: str, setup: config.Setup, data: dict, cfg: train.TrainConfig, 
     record = {"name": name, "study": study, "row": row, "create": create_kw, "train": cfg_kw,
               "epochs": cfg.epochs, "best_epoch": int(run.history["val_loss"].idxmin()) + 1,
               "test": {k: run.summary["test"][k] for k in ("mean_accuracy", "mean_balanced_accuracy", "macro_f1")},
-              "seconds": round(time.perf_counter() - t0, 1), "probs": probs.round(5).tolist()}
-    (out / f"{name}.json").write_text(json.dumps(record))
-    return record
+              "seconds": round(time.perf_counter() - t0, 1)}
+    np.savez_compressed(out / f"{name}.npz", probs=probs.astype(np.float32))  # test probabilities
+    (out / f"{name}.json").write_text(json.dumps(record, indent=1))
+    return {**record, "probs": probs}
 
 
 def render(records: dict[str, dict], data: dict, meta: dict) -> str:
     """The markdown section: one row per run, the paired difference against ``blan``."""
     y, ident = data["test"].y.numpy(), data["test"].identity
-    ref = np.asarray(records["blan"]["probs"]) if "blan" in records else None
+    ref = np.asarray(records["blan"]["probs"], dtype=np.float32) if "blan" in records else None
     majority = metrics.majority_summary(data["train"].y.numpy(), y)["mean_accuracy"] * 100
     lines = [BEGIN, "## BLAN's Tables 5 and 6 and the over-fitting suppression: `benchmarks/blan_studies.py`", "",
              f"`{meta['command']}` on {meta['machine']}, {meta['date']}, {meta['threads']} torch threads; "
@@ -110,7 +112,7 @@ def render(records: dict[str, dict], data: dict, meta: dict) -> str:
         if name not in records:
             continue
         r = records[name]
-        probs = np.asarray(r["probs"])
+        probs = np.asarray(r["probs"], dtype=np.float32)
         ci = metrics.accuracy_ci(y, probs, ident, seed=0)
         if ref is not None and name != "blan":
             d = metrics.paired_difference_ci(y, probs, ref, ident, seed=0)
@@ -165,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         r = run_one(name, setup, data, cfg, args.out)
         print(f"{name}: {100 * r['test']['mean_accuracy']:.2f}% in {r['seconds'] / 60:.1f} min", flush=True)
-    records = {p.stem: json.loads(p.read_text()) for p in sorted(args.out.glob("*.json")) if p.stem in RUNS}
+    records = {p.stem: {**json.loads(p.read_text()), "probs": np.load(p.with_suffix(".npz"))["probs"]}
+               for p in sorted(args.out.glob("*.json")) if p.stem in RUNS}
     meta = {"command": "python benchmarks/blan_studies.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{os.cpu_count()}-core CPU machine", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
             "threads": torch.get_num_threads(), "epochs": cfg.epochs, "size": size,
