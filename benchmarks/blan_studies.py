@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_md import replace_section  # benchmarks/results_md.py, beside this script
 
 from faceattr_nb import config, metrics, models, paper_results, train
 from faceattr_nb.data.splits import load_splits
@@ -127,17 +128,6 @@ def render(records: dict[str, dict], data: dict, meta: dict) -> str:
     return "\n".join(lines + [END])
 
 
-def update_results_md(section: str, md_path: Path) -> None:
-    """Replace the section between BEGIN and END in ``md_path`` (appended when absent)."""
-    text = md_path.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    md_path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE / "results" / "blan_studies")
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
             "machine": f"{os.cpu_count()}-core CPU machine", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
             "threads": torch.get_num_threads(), "epochs": cfg.epochs, "size": size,
             "data": f"{setup.source} data ({len(data['train'])} training faces)"}
-    update_results_md(render(records, data, meta), args.results)
+    replace_section(args.results, BEGIN, END, render(records, data, meta))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from results_md import replace_section  # benchmarks/results_md.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -96,17 +97,6 @@ def render(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def update_results_md(section: str, md_path: Path) -> None:
-    """Replace the section between BEGIN and END in ``md_path`` (appended when absent)."""
-    text = md_path.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    md_path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="cpu")
@@ -123,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     args = ap.parse_args(argv)
     if args.render:
-        update_results_md(render([json.loads(p.read_text()) for p in args.render]), args.results)
+        replace_section(args.results, BEGIN, END, render([json.loads(p.read_text()) for p in args.render]))
         return
 
     if args.out is None:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_md import replace_section  # benchmarks/results_md.py, beside this script
 
 from faceattr_nb import config, metrics, models, train
 from faceattr_nb.attributes import ATTRIBUTES
@@ -240,13 +241,7 @@ def update_results_md(out_dir: Path, md_path: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
     where = out_dir.resolve()
     section = render(records, f"{where.relative_to(HERE.parent)}/" if where.is_relative_to(HERE.parent) else str(where))
-    text = md_path.read_text() if md_path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
-    md_path.write_text(text)
+    replace_section(md_path, BEGIN, END, section)
 
 
 # ---------------------------------------------------------------- command line
