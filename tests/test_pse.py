@@ -1,4 +1,6 @@
 """PSE-DMTL (models/pse.py): PAP, both excitation forms, the 8 groups, the contract."""
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -118,3 +120,17 @@ def test_alexnet_small_loads_a_local_weights_file(tmp_path):
     model = models.create("pse_dmtl", pse=None, weights=str(tmp_path / "trunk.pth"), img_size=32)
     for k, v in ref.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize("pse", [None, "fc", "conv"])
+def test_se_net_family_of_table_1_at_the_papers_256_px(pse):
+    """PSE's "-SE" columns: the gpu profile's legacy_seresnet18 trunk (cut at stride 16) with each form."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights: no download here
+        model = models.create("pse_dmtl", pse=pse, backbone="legacy_seresnet18", img_size=256, width=16, hidden=16)
+    assert any(type(m).__name__ == "SEModule" for m in model.backbone.modules())  # squeeze-excitation inside
+    assert model.backbone.reduction == 16
+    out = model.eval()(torch.zeros(1, 3, 256, 256))
+    assert out["logits"].shape == (1, 40)
+    if pse is not None:
+        assert out["masks"].shape[-2:] == (16, 16)  # one mask value per position of the 16x16 map
