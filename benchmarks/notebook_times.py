@@ -80,7 +80,7 @@ def render(records: list[dict]) -> str:
              "cache built by the first notebook that needs them, as on a fresh clone. Wall-clock minutes.", ""]
     for rec, head in zip(records, heads):
         lines.append(f"- {head}: `{rec['command']}` on {rec['machine']}, torch threads: {rec['threads']}, "
-                     f"{rec['date']}.")
+                     f"{rec['date']}." + (f" {rec['note']}" if rec.get("note") else ""))
     lines += ["", "| notebook | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for name in names:
         cells = []
@@ -88,8 +88,12 @@ def render(records: list[dict]) -> str:
             row = next((r for r in rec["notebooks"] if r["notebook"] == name), None)
             cells.append("-" if row is None else f"{row['wall_s'] / 60:.1f}" + ("" if row["ok"] else " (failed)"))
         lines.append(f"| `{name.removesuffix('.ipynb')}` | " + " | ".join(cells) + " |")
-    totals = [sum(r["wall_s"] for r in rec["notebooks"] if r["notebook"].startswith("0")) / 60 for rec in records]
-    lines.append("| **all notebooks above** | " + " | ".join(f"**{t:.1f}**" for t in totals) + " |")
+    totals = []
+    for rec in records:
+        timed = [r for r in rec["notebooks"] if r["notebook"].startswith("0")]
+        part = "" if len(timed) == len(names) else f" ({len(timed)} of {len(names)} notebooks)"
+        totals.append(f"**{sum(r['wall_s'] for r in timed) / 60:.1f}**{part}")
+    lines.append("| **all notebooks above** | " + " | ".join(totals) + " |")
     loads = [max(max(r["loadavg_before"][0], r["loadavg_after"][0]) for r in rec["notebooks"]) for rec in records]
     lines += ["", "Highest one-minute load average seen at a notebook's start or end: "
               + ", ".join(f"{h}: {x:.1f}" for h, x in zip(heads, loads)) + " (2 cores: about 2 is the run itself).",

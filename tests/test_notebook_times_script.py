@@ -28,3 +28,19 @@ def test_render_one_column_per_record_with_totals_and_failures(tmp_path):
     assert "| `01_eda` | 0.5 | 0.3 |" in text and "| `02_facenet` | 5.5 | 10.0 (failed) |" in text
     assert "| **all notebooks above** | **6.0** | **10.3** |" in text
     assert "generated faces: 2.5" in text  # the highest load seen, so a disturbed run shows
+
+
+def test_render_marks_a_partial_record_and_prints_its_note(tmp_path):
+    a = tmp_path / "a.json"
+    b = tmp_path / "b.json"
+    a.write_text(json.dumps(record("generated faces", {"01_eda": 30, "02_facenet": 330, "03_x": 60})))
+    partial = record("the real subset", {"01_eda": 18, "02_facenet": 600})
+    partial["note"] = "03 not measured: the session ended."
+    b.write_text(json.dumps(partial))
+    md = tmp_path / "RESULTS.md"
+    md.write_text(f"{notebook_times.BEGIN}\n{notebook_times.END}\n")
+    notebook_times.main(["--render", str(a), str(b), "--results", str(md)])
+    text = md.read_text()
+    assert "| `03_x` | 1.0 | - |" in text
+    assert "| **all notebooks above** | **7.0** | **10.3** (2 of 3 notebooks) |" in text
+    assert "2026-12-03. 03 not measured: the session ended." in text
