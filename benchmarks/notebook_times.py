@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--solutions", action="store_true", help="time the solution notebooks too")
     ap.add_argument("--keep-data", action="store_true",
                     help="reuse the generated dataset and image cache if they exist (default: build them fresh)")
+    ap.add_argument("--keep-runs", action="store_true",
+                    help="keep OUT/runs (e.g. with --only 06 07: the runs of 01-05 that 07 reads stay)")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     ap.add_argument("--label", default=None, help="the column head in RESULTS.md, e.g. 'generated faces'")
     ap.add_argument("--render", nargs="+", type=Path, default=None,
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--out is needed to run notebooks")
     args.out.mkdir(parents=True, exist_ok=True)
     runs = args.out / "runs"
-    shutil.rmtree(runs, ignore_errors=True)
+    if not args.keep_runs:
+        shutil.rmtree(runs, ignore_errors=True)
     os.environ.update(FACEATTR_PROFILE=args.profile, FACEATTR_RUNS=str(runs), HF_HUB_OFFLINE="1",
                       MPLBACKEND="module://matplotlib_inline.backend_inline")
     if args.data:

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     base = train.TrainConfig(epochs=args.epochs or P.epochs, batch_size=args.batch_size or P.batch_size,
                              patience=args.patience)
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/real_subset.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python benchmarks/real_subset.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     loaded, written = {}, []
     for name in names:
         spec = SPECS[name]
