@@ -1,5 +1,6 @@
 """benchmarks/notebook_times.py: the run-time table it writes into RESULTS.md (no notebook is run here)."""
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,3 +45,16 @@ def test_render_marks_a_partial_record_and_prints_its_note(tmp_path):
     assert "| `03_x` | 1.0 | - |" in text
     assert "| **all notebooks above** | **7.0** | **10.3** (2 of 3 notebooks) |" in text
     assert "2026-12-03. 03 not measured: the session ended." in text
+
+
+def test_keep_runs_leaves_the_earlier_notebooks_runs_in_place(tmp_path, monkeypatch):
+    for key in ("FACEATTR_PROFILE", "FACEATTR_RUNS", "HF_HUB_OFFLINE", "MPLBACKEND"):  # main() sets them
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+        if not os.environ[key]:
+            monkeypatch.delenv(key)
+    kept = tmp_path / "runs" / "pse_baseline"
+    kept.mkdir(parents=True)
+    notebook_times.main(["--out", str(tmp_path), "--only", "no_such_notebook", "--keep-data", "--keep-runs"])
+    assert kept.exists()
+    notebook_times.main(["--out", str(tmp_path), "--only", "no_such_notebook", "--keep-data"])
+    assert not kept.exists()  # a student's first run starts from an empty runs folder
