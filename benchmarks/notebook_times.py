@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         paths += sorted((NOTEBOOKS / "solutions").glob("0*.ipynb"))
     if args.only:
         paths = [p for p in paths if any(p.name.startswith(k) for k in args.only)]
-    record = {"command": "python benchmarks/notebook_times.py " + " ".join(argv or sys.argv[1:]),
+    record = {"command": "python benchmarks/notebook_times.py " + shlex.join(argv or sys.argv[1:]),
               "profile": args.profile, "data": args.data or "default search", "label": args.label,
               "machine": machine(),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),

@@ -48,10 +48,7 @@ def test_render_marks_a_partial_record_and_prints_its_note(tmp_path):
 
 
 def test_keep_runs_leaves_the_earlier_notebooks_runs_in_place(tmp_path, monkeypatch):
-    for key in ("FACEATTR_PROFILE", "FACEATTR_RUNS", "HF_HUB_OFFLINE", "MPLBACKEND"):  # main() sets them
-        monkeypatch.setenv(key, os.environ.get(key, ""))
-        if not os.environ[key]:
-            monkeypatch.delenv(key)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # main() sets FACEATTR_* for its kernels
     kept = tmp_path / "runs" / "pse_baseline"
     kept.mkdir(parents=True)
     notebook_times.main(["--out", str(tmp_path), "--only", "no_such_notebook", "--keep-data", "--keep-runs"])
