@@ -55,6 +55,7 @@ class TrainConfig:
     monitor: str = "val_loss"     # "val_loss" (lower is better) or "val_accuracy"
     amp: bool | None = None       # bf16 autocast; None: on for CUDA, off on the CPU
     flip: bool = True             # random horizontal flip of training images
+    shift: int = 0                # random translation of training images by up to this many pixels (0: off)
     seed: int = 0                 # weights init is the caller's; this seeds order, flips, dropout
     max_steps_per_epoch: int | None = None  # cap steps per epoch (smoke runs)
 
@@ -335,8 +336,9 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
             break
         model.train()
         t0, sums, n_seen = time.perf_counter(), {}, 0
-        steps = tqdm(batches(train, cfg.batch_size, shuffle=True, flip=cfg.flip, seed=cfg.seed * 100_003 + epoch,
-                             device=device, drop_last=True, part=distributed.part()),
+        steps = tqdm(batches(train, cfg.batch_size, shuffle=True, flip=cfg.flip, shift=cfg.shift,
+                             seed=cfg.seed * 100_003 + epoch, device=device, drop_last=True,
+                             part=distributed.part()),
                      total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
         for i, (x, y) in enumerate(steps):
             if i >= steps_per_epoch:

@@ -34,6 +34,35 @@ def test_same_seed_same_batches_and_flip_flips():
     assert torch.equal(flipped[~flips], plain[~flips])
 
 
+def test_shift_moves_each_image_by_its_own_offset_within_the_bound():
+    c = toy_cache(12, size=16)
+    plain = next(loaders.batches(c, 12))[0]
+    shifted = next(loaders.batches(c, 12, shift=3, seed=4))[0]
+    assert shifted.shape == plain.shape
+    assert torch.equal(next(loaders.batches(c, 12, shift=3, seed=4))[0], shifted)  # same seed, same shifts
+    padded = torch.nn.functional.pad(plain, (3, 3, 3, 3), mode="reflect")
+    moved = 0
+    for img, ref in zip(shifted, padded):  # every output is one 16x16 window of its reflect-padded image
+        windows = [(dy, dx) for dy in range(7) for dx in range(7) if torch.equal(img, ref[:, dy:dy + 16, dx:dx + 16])]
+        assert windows, "a shifted image is not a window of its padded original"
+        moved += (3, 3) not in windows
+    assert moved >= 6  # most of the 12 images moved (P(no move) = 1/49 each)
+    assert torch.equal(loaders.translate(plain, torch.full((12, 2), 3), 3), plain)  # (pad, pad): unchanged
+
+
+def test_shift_leaves_order_and_flips_as_they_were():
+    c = toy_cache(20)
+    _, y0 = next(loaders.batches(c, 20, shuffle=True, flip=True, seed=5))
+    _, y1 = next(loaders.batches(c, 20, shuffle=True, flip=True, shift=2, seed=5))
+    assert torch.equal(y0, y1)
+
+
+@pytest.mark.parametrize("shift", [-1, 8])
+def test_shift_out_of_range_says_what_fits(shift):
+    with pytest.raises(ValueError, match="half the image side"):
+        next(loaders.batches(toy_cache(4, size=16), 4, shift=shift))
+
+
 def test_drop_last_and_subset():
     c = toy_cache(20)
     assert [len(x) for x, _ in loaders.batches(c, 8, drop_last=True)] == [8, 8]

@@ -39,11 +39,11 @@ def bench(tmp_path, monkeypatch):
     md = tmp_path / "RESULTS.md"
     md.write_text(BEFORE + f"\n{real_subset.BEGIN}\nan outdated table\n{real_subset.END}\n" + AFTER)
 
-    def run(*models: str, seeds: int = 1) -> list[Path]:
+    def run(*models: str, seeds: int = 1, extra: tuple[str, ...] = ()) -> list[Path]:
         return real_subset.main(["--data", str(data), "--models", *models, "--size", "32", "--epochs", "1",
                                  "--seeds", str(seeds), "--batch-size", "16", "--profile", "smoke",
                                  "--out", str(tmp_path / "out"), "--results-md", str(md),
-                                 "--runs", str(tmp_path / "runs"), "--threads", "1"])
+                                 "--runs", str(tmp_path / "runs"), "--threads", "1", *extra])
     return run, md
 
 
@@ -86,3 +86,13 @@ def test_lite0_transfer_reports_both_phases_with_the_wheel_weights(bench):
     assert list(record["rows"]) == ["lite0_frozen", "lite0_finetune"]
     assert record["backbone_weights"].startswith("ImageNet") and record["finetune_lr"] < record["train_config"]["lr"]
     assert not real_subset.SPECS["xception_random"].default  # slow on a CPU: out of "all"
+
+
+def test_shifted_run_is_a_row_of_its_own_that_says_so(bench):
+    run, md = bench
+    (plain,) = run("scratch_cnn")
+    (shifted,) = run("scratch_cnn", extra=("--shift", "2"))
+    assert plain != shifted and plain.exists()
+    assert json.loads(shifted.read_text())["train_config"]["shift"] == 2
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| scratch_cnn |")]
+    assert len(rows) == 2 and sum("32 px, shift ±2" in r for r in rows) == 1
