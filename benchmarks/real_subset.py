@@ -275,6 +275,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None) -> str:
+    """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
+    another's (``finetune_lr``: only when set on the command line, the spec's own lr has no suffix)."""
+    shifted = f"_shift{shift}" if shift else ""
+    tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
+    return f"{name}_{size}px{shifted}{tuned}_{epochs}ep_{seeds}seeds.json"
+
+
 def chosen(names: list[str]) -> list[str]:
     if names == ["all"]:
         return [n for n, s in SPECS.items() if s.default]
@@ -302,8 +310,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         if args.finetune_lr and spec.finetune_lr:
             spec = dataclasses.replace(spec, finetune_lr=args.finetune_lr)
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
-        shifted = f"_shift{args.shift}" if args.shift else ""
-        path = args.out / f"{name}_{size}px{shifted}_{epochs}ep_{args.seeds}seeds.json"
+        path = args.out / json_name(name, size, epochs, args.seeds, shift=args.shift,
+                                    finetune_lr=spec.finetune_lr if args.finetune_lr else None)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue

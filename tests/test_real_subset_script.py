@@ -96,3 +96,10 @@ def test_shifted_run_is_a_row_of_its_own_that_says_so(bench):
     assert json.loads(shifted.read_text())["train_config"]["shift"] == 2
     rows = [line for line in md.read_text().splitlines() if line.startswith("| scratch_cnn |")]
     assert len(rows) == 2 and sum("32 px, shift ±2" in r for r in rows) == 1
+
+
+def test_json_names_keep_runs_with_other_settings_apart():
+    name = real_subset.json_name
+    assert name("lite0", 128, 3, 1) == "lite0_128px_3ep_1seeds.json"
+    assert name("lite0", 160, 3, 1, shift=8, finetune_lr=3e-4) == "lite0_160px_shift8_ft0.0003_3ep_1seeds.json"
+    assert len({name("lite0", 160, 3, 1, finetune_lr=lr) for lr in (None, 3e-4, 1e-3)}) == 3
