@@ -14,8 +14,9 @@ seeds the interval is that of the seed-averaged accuracy (identities
 resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
-Each spec writes OUT/<spec>_<size>px_<epochs>ep_<n>seeds.json (results,
-config, wall time, machine, date, command); then the section between the
+Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>]_<epochs>ep_<n>seeds.json
+(results, config, wall time, machine, date, command; ``json_name``: --shift
+and --finetune-lr runs get rows of their own); then the section between the
 markers of RESULTS.md is rebuilt from every JSON file in OUT, and the rest of
 the file is left as it was.
 """
