@@ -14,9 +14,10 @@ seeds the interval is that of the seed-averaged accuracy (identities
 resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
-Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>]_<epochs>ep_<n>seeds.json
-(results, config, wall time, machine, date, command; ``json_name``: --shift
-and --finetune-lr runs get rows of their own); then the section between the
+Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>][_<schedule>]_<epochs>ep_<n>seeds.json
+(results, the validation accuracy of the kept epoch, config, wall time,
+machine, date, command; ``json_name``: --shift, --finetune-lr and --schedule
+runs get rows of their own); then the section between the
 markers of RESULTS.md is rebuilt from every JSON file in OUT, and the rest of
 the file is left as it was.
 """
@@ -150,8 +151,10 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
         run = train.fit(stage, data["train"], data["val"], stage_cfg, name=f"rs_{name}_{size}px_s{cfg.seed}{suffix}",
                         setup=setup, progress=False, resume=resume)
         train_y = data["train"].y.numpy()
-        row = {"correct": {}, "summary": {}, "best_epoch": int(run.history["val_loss"].idxmin()) + 1,
-               "epochs_run": len(run.history), "seconds": float(run.history["seconds"].sum())}
+        kept = run.history.loc[run.history["val_loss"].idxmin()]  # the epoch fit keeps (lowest val loss)
+        row = {"correct": {}, "summary": {}, "best_epoch": int(kept["epoch"]),
+               "val_accuracy": float(kept["val_accuracy"]), "epochs_run": len(run.history),
+               "seconds": float(run.history["seconds"].sum())}
         for split in test_splits(data):
             probs = train.predict(stage, data[split])
             row["correct"][split] = correct_per_image(data[split], probs)
@@ -176,6 +179,7 @@ def benchmark(name: str, spec: Spec, data: dict, base: train.TrainConfig, size: 
                      for split in test_splits(data)}
         rows[row].update({
             "best_epoch": [r["best_epoch"] for r in runs], "epochs_run": [r["epochs_run"] for r in runs],
+            "val_accuracy": [r["val_accuracy"] for r in runs],
             "train_seconds": [r["seconds"] for r in runs],
             "summary": {split: {k: float(np.mean([r["summary"][split][k] for r in runs]))
                                 for k in ("mean_balanced_accuracy", "macro_f1")} for split in test_splits(data)}})
@@ -209,25 +213,38 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
              "and (b) the unaligned official-test crops, beside the majority baseline fitted on the same training "
              "labels; [95 % bootstrap interval over test identities]; with several seeds: the seed average, its "
              "interval and (sd over seeds). Threshold 0.5. Input 'shift ±N': training images moved at random by up "
-             "to N pixels each way (`--shift N`); otherwise flips only. Wall time: the whole row's command for "
+             "to N pixels each way (`--shift N`); otherwise flips only. Training: optimizer, peak learning rate (the "
+             "fine-tuning phase of a transfer model: its own) and schedule. Val accuracy: mean accuracy on the "
+             "official-val images at the kept epoch, what a run is chosen by (runs before 2026-12-03 did not record "
+             "it: '-'). Wall time: the whole row's command for "
              "that spec (every seed, both phases of a transfer model, scoring).", ""]
     if not records:
         return "\n".join(lines + ["No runs yet.", END])
-    lines += ["| run | backbone | input | epochs (best) | seeds | (a) accuracy | (a) majority | (b) accuracy "
-              "| (b) majority | wall time | machine | date | command |",
-              "|" + "---|" * 13]
+    lines += ["| run | backbone | input | training | epochs (best) | seeds | val accuracy | (a) accuracy "
+              "| (a) majority | (b) accuracy | (b) majority | wall time | machine | date | command |",
+              "|" + "---|" * 15]
     for r in records:
         for row, res in r["rows"].items():
             best = "/".join(str(b) for b in res["best_epoch"])
             shift = r["train_config"].get("shift", 0)
             size = f"{r['img_size']} px" + (f", shift ±{shift}" if shift else "")
-            cells = [row, r["backbone"], size, f"{r['epochs']} ({best})", str(len(r["seeds"])),
-                     fmt(res.get("test")), fmt(r["majority"].get("test")), fmt(res.get("test_b")),
+            val = res.get("val_accuracy")
+            cells = [row, r["backbone"], size, recipe(r, finetune=row.endswith("_finetune")),
+                     f"{r['epochs']} ({best})", str(len(r["seeds"])),
+                     f"{100 * np.mean(val):.2f}%" if val else "-", fmt(res.get("test")),
+                     fmt(r["majority"].get("test")), fmt(res.get("test_b")),
                      fmt(r["majority"].get("test_b")), minutes(r["wall_s"]), r["machine"], r["date"][:10],
                      f"`{r['command']}`"]
             lines.append("| " + " | ".join(cells) + " |")
     notes = sorted({r["note"] for r in records if r.get("note")})
     return "\n".join(lines + ([""] + [f"Note: {n}" for n in notes] if notes else []) + [END])
+
+
+def recipe(record: dict, finetune: bool = False) -> str:
+    """'adamw 2e-3, cosine' from a record's training config; a fine-tuning phase shows its own lr."""
+    cfg = record["train_config"]
+    lr = record["finetune_lr"] if finetune and record.get("finetune_lr") else cfg["lr"]
+    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}"
 
 
 def fmt(ci: dict | None) -> str:
@@ -262,6 +279,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default: %(default)s)")
     ap.add_argument("--patience", type=int, default=None, help="early stopping on val loss (default: off)")
     ap.add_argument("--finetune-lr", type=float, default=None, help="phase-2 lr of the transfer specs")
+    ap.add_argument("--schedule", choices=("constant", "poly", "step", "cyclic", "cosine"), default=None,
+                    help="learning-rate schedule of every phase instead of the spec's (default: the spec's)")
     ap.add_argument("--shift", type=int, default=0,
                     help="random translation of training images by up to N pixels, a regulariser (default: off)")
     ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
@@ -276,12 +295,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None) -> str:
+def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
+              schedule: str | None = None) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
-    another's (``finetune_lr``: only when set on the command line, the spec's own lr has no suffix)."""
+    another's (``finetune_lr`` and ``schedule``: only when set on the command line; the spec's own have no
+    suffix)."""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
-    return f"{name}_{size}px{shifted}{tuned}_{epochs}ep_{seeds}seeds.json"
+    scheduled = f"_{schedule}" if schedule else ""
+    return f"{name}_{size}px{shifted}{tuned}{scheduled}_{epochs}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
@@ -311,8 +333,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
         if args.finetune_lr and spec.finetune_lr:
             spec = dataclasses.replace(spec, finetune_lr=args.finetune_lr)
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
+        if args.schedule:
+            spec = dataclasses.replace(spec, train=dict(spec.train, schedule=args.schedule))
         path = args.out / json_name(name, size, epochs, args.seeds, shift=args.shift,
-                                    finetune_lr=spec.finetune_lr if args.finetune_lr else None)
+                                    finetune_lr=spec.finetune_lr if args.finetune_lr else None,
+                                    schedule=args.schedule)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue

@@ -79,12 +79,27 @@ def test_results_md_section_is_rebuilt_between_the_markers_only(bench):
     assert md.read_text().count("| scratch_cnn |") == 1
 
 
+def test_val_accuracy_is_that_of_the_kept_epoch(bench, tmp_path):
+    run, md = bench
+    (path,) = run("scratch_cnn", extra=("--epochs", "3"))
+    row = json.loads(path.read_text())["rows"]["scratch_cnn"]
+    history = json.loads((tmp_path / "runs" / "rs_scratch_cnn_32px_s0" / "record.json").read_text())["history"]
+    kept = min(history, key=lambda h: h["val_loss"])
+    assert len(history) == 3 and row["best_epoch"] == [kept["epoch"]]
+    assert row["val_accuracy"] == [pytest.approx(kept["val_accuracy"])]
+    (line,) = [line for line in md.read_text().splitlines() if line.startswith("| scratch_cnn |")]
+    assert f"| {100 * kept['val_accuracy']:.2f}% |" in line
+
+
 def test_lite0_transfer_reports_both_phases_with_the_wheel_weights(bench):
-    run, _ = bench
+    run, md = bench
     (path,) = run("lite0")
     record = json.loads(path.read_text())
     assert list(record["rows"]) == ["lite0_frozen", "lite0_finetune"]
     assert record["backbone_weights"].startswith("ImageNet") and record["finetune_lr"] < record["train_config"]["lr"]
+    rows = {line.split(" | ")[0][2:]: line for line in md.read_text().splitlines() if line.startswith("| lite0_")}
+    assert "| adam 0.001, constant |" in rows["lite0_frozen"]  # each phase shows the lr it trained at
+    assert f"| adam {record['finetune_lr']:g}, constant |" in rows["lite0_finetune"]
     assert not real_subset.SPECS["xception_random"].default  # slow on a CPU: out of "all"
 
 
@@ -98,8 +113,23 @@ def test_shifted_run_is_a_row_of_its_own_that_says_so(bench):
     assert len(rows) == 2 and sum("32 px, shift ±2" in r for r in rows) == 1
 
 
+def test_schedule_option_replaces_the_specs_and_gets_its_own_row(bench):
+    run, md = bench
+    (plain,) = run("scratch_cnn")
+    (cosine,) = run("scratch_cnn", extra=("--schedule", "cosine"))
+    assert cosine.name == "scratch_cnn_32px_cosine_1ep_1seeds.json" and plain.exists()
+    assert json.loads(plain.read_text())["train_config"]["schedule"] == "constant"  # the spec's own
+    assert json.loads(cosine.read_text())["train_config"]["schedule"] == "cosine"
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| scratch_cnn |")]
+    assert sorted(r.split(" | ")[3] for r in rows) == ["adam 0.001, constant", "adam 0.001, cosine"]
+    with pytest.raises(SystemExit):
+        real_subset.parse(["--schedule", "linear"])
+
+
 def test_json_names_keep_runs_with_other_settings_apart():
     name = real_subset.json_name
     assert name("lite0", 128, 3, 1) == "lite0_128px_3ep_1seeds.json"
     assert name("lite0", 160, 3, 1, shift=8, finetune_lr=3e-4) == "lite0_160px_shift8_ft0.0003_3ep_1seeds.json"
     assert len({name("lite0", 160, 3, 1, finetune_lr=lr) for lr in (None, 3e-4, 1e-3)}) == 3
+    cosine = name("lite0", 160, 3, 1, finetune_lr=3e-4, schedule="cosine")
+    assert cosine == "lite0_160px_ft0.0003_cosine_3ep_1seeds.json"
