@@ -14,10 +14,10 @@ seeds the interval is that of the seed-averaged accuracy (identities
 resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
-Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>][_<schedule>]_<epochs>ep_<n>seeds.json
+Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>][_<schedule>]_<epochs>[+<N>]ep_<n>seeds.json
 (results, the validation accuracy of the kept epoch, config, wall time,
-machine, date, command; ``json_name``: --shift, --finetune-lr and --schedule
-runs get rows of their own); then the section between the
+machine, date, command; ``json_name``: --shift, --finetune-lr, --schedule and
+--finetune-epochs N runs get rows of their own); then the section between the
 markers of RESULTS.md is rebuilt from every JSON file in OUT, and the rest of
 the file is left as it was.
 """
@@ -55,6 +55,7 @@ class Spec:
     train: dict                    # TrainConfig changes (the profile gives epochs and batch size)
     backbone: str                  # what the table prints: backbone and where its weights come from
     finetune_lr: float | None = None  # transfer (notebook 03): phase 1 frozen, phase 2 all layers at this lr
+    finetune_epochs: int | None = None  # phase 2's epochs; None: as many as phase 1
     size: int | None = None        # a fixed input side (FaceNet's 36 px crops); None: --size
     epochs: int | None = None      # a fixed epoch count; None: --epochs
     crops: bool = False            # FaceNet's gray type-B crops (notebook 02) instead of RGB faces
@@ -136,7 +137,8 @@ def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
     pretrained = spec.kwargs.get("pretrained", False)
     yield "_frozen", model.freeze_backbone(bn_eval=pretrained), cfg  # a random base keeps batch statistics
     # ImageNet BatchNorm statistics stay (Keras): re-estimated on faces they shift the features under the top
-    yield "_finetune", model.unfreeze_backbone(bn_eval=pretrained), dataclasses.replace(cfg, lr=spec.finetune_lr)
+    yield "_finetune", model.unfreeze_backbone(bn_eval=pretrained), dataclasses.replace(
+        cfg, lr=spec.finetune_lr, epochs=spec.finetune_epochs or cfg.epochs)
 
 
 def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: int, setup: config.Setup,
@@ -229,8 +231,9 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
             shift = r["train_config"].get("shift", 0)
             size = f"{r['img_size']} px" + (f", shift ±{shift}" if shift else "")
             val = res.get("val_accuracy")
+            epochs = (r.get("finetune_epochs") if row.endswith("_finetune") else None) or r["epochs"]
             cells = [row, r["backbone"], size, recipe(r, finetune=row.endswith("_finetune")),
-                     f"{r['epochs']} ({best})", str(len(r["seeds"])),
+                     f"{epochs} ({best})", str(len(r["seeds"])),
                      f"{100 * np.mean(val):.2f}%" if val else "-", fmt(res.get("test")),
                      fmt(r["majority"].get("test")), fmt(res.get("test_b")),
                      fmt(r["majority"].get("test_b")), minutes(r["wall_s"]), r["machine"], r["date"][:10],
@@ -279,6 +282,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default: %(default)s)")
     ap.add_argument("--patience", type=int, default=None, help="early stopping on val loss (default: off)")
     ap.add_argument("--finetune-lr", type=float, default=None, help="phase-2 lr of the transfer specs")
+    ap.add_argument("--finetune-epochs", type=int, default=None,
+                    help="phase-2 epochs of the transfer specs (default: --epochs, as phase 1)")
     ap.add_argument("--schedule", choices=("constant", "poly", "step", "cyclic", "cosine"), default=None,
                     help="learning-rate schedule of every phase instead of the spec's (default: the spec's)")
     ap.add_argument("--shift", type=int, default=0,
@@ -296,14 +301,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
-              schedule: str | None = None) -> str:
+              schedule: str | None = None, finetune_epochs: int | None = None) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
-    another's (``finetune_lr`` and ``schedule``: only when set on the command line; the spec's own have no
-    suffix)."""
+    another's (``finetune_lr``, ``schedule`` and ``finetune_epochs``: only when set on the command line; the
+    spec's own have no suffix; a phase 2 of its own length reads '3+6ep')."""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
     scheduled = f"_{schedule}" if schedule else ""
-    return f"{name}_{size}px{shifted}{tuned}{scheduled}_{epochs}ep_{seeds}seeds.json"
+    phase2 = f"+{finetune_epochs}" if finetune_epochs else ""
+    return f"{name}_{size}px{shifted}{tuned}{scheduled}_{epochs}{phase2}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
@@ -332,12 +338,14 @@ def main(argv: list[str] | None = None) -> list[Path]:
         spec = SPECS[name]
         if args.finetune_lr and spec.finetune_lr:
             spec = dataclasses.replace(spec, finetune_lr=args.finetune_lr)
+        if args.finetune_epochs and spec.finetune_lr:
+            spec = dataclasses.replace(spec, finetune_epochs=args.finetune_epochs)
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
         if args.schedule:
             spec = dataclasses.replace(spec, train=dict(spec.train, schedule=args.schedule))
         path = args.out / json_name(name, size, epochs, args.seeds, shift=args.shift,
                                     finetune_lr=spec.finetune_lr if args.finetune_lr else None,
-                                    schedule=args.schedule)
+                                    schedule=args.schedule, finetune_epochs=spec.finetune_epochs)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue
@@ -350,7 +358,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         t0 = time.perf_counter()
         result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume)
         record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
-                  "finetune_lr": spec.finetune_lr, "train_config": dataclasses.asdict(cfg), "img_size": size,
+                  "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
+                  "train_config": dataclasses.asdict(cfg), "img_size": size,
                   "epochs": epochs, "seeds": list(range(args.seeds)), **result,
                   "data": {"root": str(setup.data_root), "source": setup.source, "profile": P.name,
                            **{f"n_{k}": len(v) for k, v in data.items()}},

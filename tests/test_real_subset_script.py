@@ -103,6 +103,18 @@ def test_lite0_transfer_reports_both_phases_with_the_wheel_weights(bench):
     assert not real_subset.SPECS["xception_random"].default  # slow on a CPU: out of "all"
 
 
+def test_finetune_epochs_lengthen_phase_2_only(bench):
+    run, md = bench
+    path, plain = run("lite0", "scratch_cnn", extra=("--finetune-epochs", "2"))  # scratch_cnn has no phase 2
+    assert path.name == "lite0_32px_1+2ep_1seeds.json" and plain.name == "scratch_cnn_32px_1ep_1seeds.json"
+    rows = json.loads(path.read_text())["rows"]
+    assert rows["lite0_frozen"]["epochs_run"] == [1] and rows["lite0_finetune"]["epochs_run"] == [2]
+    lines = {line.split(" | ")[0][2:]: line.split(" | ") for line in md.read_text().splitlines()
+             if line.startswith("| lite0_") or line.startswith("| scratch_cnn |")}
+    assert lines["lite0_frozen"][4].startswith("1 (") and lines["lite0_finetune"][4].startswith("2 (")
+    assert lines["scratch_cnn"][4].startswith("1 (")
+
+
 def test_shifted_run_is_a_row_of_its_own_that_says_so(bench):
     run, md = bench
     (plain,) = run("scratch_cnn")
@@ -131,5 +143,6 @@ def test_json_names_keep_runs_with_other_settings_apart():
     assert name("lite0", 128, 3, 1) == "lite0_128px_3ep_1seeds.json"
     assert name("lite0", 160, 3, 1, shift=8, finetune_lr=3e-4) == "lite0_160px_shift8_ft0.0003_3ep_1seeds.json"
     assert len({name("lite0", 160, 3, 1, finetune_lr=lr) for lr in (None, 3e-4, 1e-3)}) == 3
+    assert name("lite0", 160, 3, 1, finetune_lr=3e-4, finetune_epochs=6) == "lite0_160px_ft0.0003_3+6ep_1seeds.json"
     cosine = name("lite0", 160, 3, 1, finetune_lr=3e-4, schedule="cosine")
     assert cosine == "lite0_160px_ft0.0003_cosine_3ep_1seeds.json"
