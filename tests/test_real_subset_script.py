@@ -30,6 +30,12 @@ def fake_real_subset(root: Path) -> Path:
     return root
 
 
+def table(md: Path) -> list[str]:
+    """The lines of the main table of the real-subset section (not the chosen-on-validation table under it)."""
+    text = md.read_text()
+    return text[text.index(real_subset.BEGIN):text.index("### Each model's run chosen")].splitlines()
+
+
 @pytest.fixture
 def bench(tmp_path, monkeypatch):
     monkeypatch.setattr(splits, "CACHE_DIR", tmp_path / "cache")
@@ -73,10 +79,10 @@ def test_results_md_section_is_rebuilt_between_the_markers_only(bench):
     assert text.startswith(BEFORE) and text.endswith(AFTER)
     section = text[text.index(real_subset.BEGIN):text.index(real_subset.END)]
     assert "an outdated table" not in section
-    rows = [line for line in section.splitlines() if line.startswith("| scratch_cnn") or line.startswith("| pse_")]
+    rows = [line for line in table(md) if line.startswith("| scratch_cnn") or line.startswith("| pse_")]
     assert len(rows) == 2 and all("python benchmarks/real_subset.py" in r and "32 px" in r for r in rows)
     run("scratch_cnn")  # a second run of a spec replaces its row, it does not add one
-    assert md.read_text().count("| scratch_cnn |") == 1
+    assert sum(line.startswith("| scratch_cnn |") for line in table(md)) == 1
 
 
 def test_val_accuracy_is_that_of_the_kept_epoch(bench, tmp_path):
@@ -87,7 +93,7 @@ def test_val_accuracy_is_that_of_the_kept_epoch(bench, tmp_path):
     kept = min(history, key=lambda h: h["val_loss"])
     assert len(history) == 3 and row["best_epoch"] == [kept["epoch"]]
     assert row["val_accuracy"] == [pytest.approx(kept["val_accuracy"])]
-    (line,) = [line for line in md.read_text().splitlines() if line.startswith("| scratch_cnn |")]
+    (line,) = [line for line in table(md) if line.startswith("| scratch_cnn |")]
     assert f"| {100 * kept['val_accuracy']:.2f}% |" in line
 
 
@@ -97,7 +103,7 @@ def test_lite0_transfer_reports_both_phases_with_the_wheel_weights(bench):
     record = json.loads(path.read_text())
     assert list(record["rows"]) == ["lite0_frozen", "lite0_finetune"]
     assert record["backbone_weights"].startswith("ImageNet") and record["finetune_lr"] < record["train_config"]["lr"]
-    rows = {line.split(" | ")[0][2:]: line for line in md.read_text().splitlines() if line.startswith("| lite0_")}
+    rows = {line.split(" | ")[0][2:]: line for line in table(md) if line.startswith("| lite0_")}
     assert "| adam 0.001, constant |" in rows["lite0_frozen"]  # each phase shows the lr it trained at
     assert f"| adam {record['finetune_lr']:g}, constant |" in rows["lite0_finetune"]
     assert not real_subset.SPECS["xception_random"].default  # slow on a CPU: out of "all"
@@ -109,7 +115,7 @@ def test_finetune_epochs_lengthen_phase_2_only(bench):
     assert path.name == "lite0_32px_1+2ep_1seeds.json" and plain.name == "scratch_cnn_32px_1ep_1seeds.json"
     rows = json.loads(path.read_text())["rows"]
     assert rows["lite0_frozen"]["epochs_run"] == [1] and rows["lite0_finetune"]["epochs_run"] == [2]
-    lines = {line.split(" | ")[0][2:]: line.split(" | ") for line in md.read_text().splitlines()
+    lines = {line.split(" | ")[0][2:]: line.split(" | ") for line in table(md)
              if line.startswith("| lite0_") or line.startswith("| scratch_cnn |")}
     assert lines["lite0_frozen"][4].startswith("1 (") and lines["lite0_finetune"][4].startswith("2 (")
     assert lines["scratch_cnn"][4].startswith("1 (")
@@ -121,7 +127,7 @@ def test_shifted_run_is_a_row_of_its_own_that_says_so(bench):
     (shifted,) = run("scratch_cnn", extra=("--shift", "2"))
     assert plain != shifted and plain.exists()
     assert json.loads(shifted.read_text())["train_config"]["shift"] == 2
-    rows = [line for line in md.read_text().splitlines() if line.startswith("| scratch_cnn |")]
+    rows = [line for line in table(md) if line.startswith("| scratch_cnn |")]
     assert len(rows) == 2 and sum("32 px, shift ±2" in r for r in rows) == 1
 
 
@@ -132,7 +138,7 @@ def test_schedule_option_replaces_the_specs_and_gets_its_own_row(bench):
     assert cosine.name == "scratch_cnn_32px_cosine_1ep_1seeds.json" and plain.exists()
     assert json.loads(plain.read_text())["train_config"]["schedule"] == "constant"  # the spec's own
     assert json.loads(cosine.read_text())["train_config"]["schedule"] == "cosine"
-    rows = [line for line in md.read_text().splitlines() if line.startswith("| scratch_cnn |")]
+    rows = [line for line in table(md) if line.startswith("| scratch_cnn |")]
     assert sorted(r.split(" | ")[3] for r in rows) == ["adam 0.001, constant", "adam 0.001, cosine"]
     with pytest.raises(SystemExit):
         real_subset.parse(["--schedule", "linear"])
@@ -146,3 +152,29 @@ def test_json_names_keep_runs_with_other_settings_apart():
     assert name("lite0", 160, 3, 1, finetune_lr=3e-4, finetune_epochs=6) == "lite0_160px_ft0.0003_3+6ep_1seeds.json"
     cosine = name("lite0", 160, 3, 1, finetune_lr=3e-4, schedule="cosine")
     assert cosine == "lite0_160px_ft0.0003_cosine_3ep_1seeds.json"
+
+
+def test_chosen_table_takes_each_models_best_validation_row_not_its_best_test_row(bench):
+    run, _ = bench
+    (path,) = run("scratch_cnn")
+    record = json.loads(path.read_text())
+    row = record["rows"]["scratch_cnn"]
+
+    def variant(size: int, val: float | None, test: float) -> dict:
+        r = json.loads(json.dumps(record))
+        r["img_size"] = size
+        r["rows"]["scratch_cnn"]["test"] = dict(row["test"], mean=test)
+        if val is None:
+            del r["rows"]["scratch_cnn"]["val_accuracy"]
+        else:
+            r["rows"]["scratch_cnn"]["val_accuracy"] = [val]
+        return r
+
+    records = [variant(32, 0.80, 0.90), variant(48, 0.85, 0.70), variant(64, None, 0.95)]
+    section = real_subset.render(records)
+    chosen = section[section.index("### Each model's run chosen on validation"):]
+    (line,) = [line for line in chosen.splitlines() if line.startswith("| scratch_cnn |")]
+    cells = line.split(" | ")
+    assert cells[1] == "48 px" and cells[5] == "85.00%" and cells[6].startswith("70.00%")  # val picks, not test
+    assert cells[-1] == "3 (2) |"
+    assert "### Each model" not in real_subset.render([variant(32, None, 0.9)])  # nothing recorded: no table
