@@ -14,12 +14,12 @@ seeds the interval is that of the seed-averaged accuracy (identities
 resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
-Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>][_<schedule>]_<epochs>[+<N>]ep_<n>seeds.json
+Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>][_<schedule>][_bn<stats>]_<epochs>[+<N>]ep_<n>seeds.json
 (results, the validation accuracy of the kept epoch, config, wall time,
-machine, date, command; ``json_name``: --shift, --finetune-lr, --schedule and
---finetune-epochs N runs get rows of their own); then the section between the
-markers of RESULTS.md is rebuilt from every JSON file in OUT, and the rest of
-the file is left as it was.
+machine, date, command; ``json_name``: --shift, --finetune-lr, --schedule,
+--finetune-bn and --finetune-epochs runs get rows of their own); then the
+section between the markers of RESULTS.md is rebuilt from every JSON file in
+OUT, and the rest of the file is left as it was.
 """
 import argparse
 import dataclasses
@@ -56,6 +56,7 @@ class Spec:
     backbone: str                  # what the table prints: backbone and where its weights come from
     finetune_lr: float | None = None  # transfer (notebook 03): phase 1 frozen, phase 2 all layers at this lr
     finetune_epochs: int | None = None  # phase 2's epochs; None: as many as phase 1
+    finetune_bn: str = "imagenet"  # phase 2 BatchNorm of a pretrained base: "imagenet" statistics kept, or "faces"
     size: int | None = None        # a fixed input side (FaceNet's 36 px crops); None: --size
     epochs: int | None = None      # a fixed epoch count; None: --epochs
     crops: bool = False            # FaceNet's gray type-B crops (notebook 02) instead of RGB faces
@@ -137,7 +138,9 @@ def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
     pretrained = spec.kwargs.get("pretrained", False)
     yield "_frozen", model.freeze_backbone(bn_eval=pretrained), cfg  # a random base keeps batch statistics
     # ImageNet BatchNorm statistics stay (Keras): re-estimated on faces they shift the features under the top
-    yield "_finetune", model.unfreeze_backbone(bn_eval=pretrained), dataclasses.replace(
+    # (finetune_bn="faces" measures that: notebook 03's exercise 3)
+    keep = pretrained and spec.finetune_bn == "imagenet"
+    yield "_finetune", model.unfreeze_backbone(bn_eval=keep), dataclasses.replace(
         cfg, lr=spec.finetune_lr, epochs=spec.finetune_epochs or cfg.epochs)
 
 
@@ -216,7 +219,9 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
              "labels; [95 % bootstrap interval over test identities]; with several seeds: the seed average, its "
              "interval and (sd over seeds). Threshold 0.5. Input 'shift ±N': training images moved at random by up "
              "to N pixels each way (`--shift N`); otherwise flips only. Training: optimizer, peak learning rate (the "
-             "fine-tuning phase of a transfer model: its own) and schedule. Val accuracy: mean accuracy on the "
+             "fine-tuning phase of a transfer model: its own) and schedule; 'BatchNorm on faces': "
+             "phase 2 re-estimated the BatchNorm statistics on faces (`--finetune-bn faces`) instead of keeping "
+             "ImageNet's. Val accuracy: mean accuracy on the "
              "official-val images at the kept epoch, what a run is chosen by (runs before 2026-12-03 did not record "
              "it: '-'). Wall time: the whole row's command for "
              "that spec (every seed, both phases of a transfer model, scoring).", ""]
@@ -264,7 +269,8 @@ def recipe(record: dict, finetune: bool = False) -> str:
     """'adamw 2e-3, cosine' from a record's training config; a fine-tuning phase shows its own lr."""
     cfg = record["train_config"]
     lr = record["finetune_lr"] if finetune and record.get("finetune_lr") else cfg["lr"]
-    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}"
+    bn = ", BatchNorm on faces" if finetune and record.get("finetune_bn") == "faces" else ""
+    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}"
 
 
 def fmt(ci: dict | None) -> str:
@@ -299,6 +305,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default: %(default)s)")
     ap.add_argument("--patience", type=int, default=None, help="early stopping on val loss (default: off)")
     ap.add_argument("--finetune-lr", type=float, default=None, help="phase-2 lr of the transfer specs")
+    ap.add_argument("--finetune-bn", choices=("imagenet", "faces"), default=None,
+                    help="phase-2 BatchNorm of a pretrained transfer spec: keep the ImageNet statistics (the Keras "
+                         "guide, the spec's default) or learn the faces' (notebook 03, exercise 3)")
     ap.add_argument("--finetune-epochs", type=int, default=None,
                     help="phase-2 epochs of the transfer specs (default: --epochs, as phase 1)")
     ap.add_argument("--schedule", choices=("constant", "poly", "step", "cyclic", "cosine"), default=None,
@@ -318,7 +327,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
-              schedule: str | None = None, finetune_epochs: int | None = None) -> str:
+              schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
     another's (``finetune_lr``, ``schedule`` and ``finetune_epochs``: only when set on the command line; the
     spec's own have no suffix; a phase 2 of its own length reads '3+6ep')."""
@@ -326,7 +335,8 @@ def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, fin
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
     scheduled = f"_{schedule}" if schedule else ""
     phase2 = f"+{finetune_epochs}" if finetune_epochs else ""
-    return f"{name}_{size}px{shifted}{tuned}{scheduled}_{epochs}{phase2}ep_{seeds}seeds.json"
+    bn = f"_bn{finetune_bn}" if finetune_bn else ""
+    return f"{name}_{size}px{shifted}{tuned}{scheduled}{bn}_{epochs}{phase2}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
@@ -357,12 +367,15 @@ def main(argv: list[str] | None = None) -> list[Path]:
             spec = dataclasses.replace(spec, finetune_lr=args.finetune_lr)
         if args.finetune_epochs and spec.finetune_lr:
             spec = dataclasses.replace(spec, finetune_epochs=args.finetune_epochs)
+        if args.finetune_bn and spec.finetune_lr:
+            spec = dataclasses.replace(spec, finetune_bn=args.finetune_bn)
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
         if args.schedule:
             spec = dataclasses.replace(spec, train=dict(spec.train, schedule=args.schedule))
         path = args.out / json_name(name, size, epochs, args.seeds, shift=args.shift,
                                     finetune_lr=spec.finetune_lr if args.finetune_lr else None,
-                                    schedule=args.schedule, finetune_epochs=spec.finetune_epochs)
+                                    schedule=args.schedule, finetune_epochs=spec.finetune_epochs,
+                                    finetune_bn=args.finetune_bn if spec.finetune_lr else None)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue
@@ -376,6 +389,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume)
         record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
                   "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
+                  "finetune_bn": spec.finetune_bn if spec.finetune_lr else None,
                   "train_config": dataclasses.asdict(cfg), "img_size": size,
                   "epochs": epochs, "seeds": list(range(args.seeds)), **result,
                   "data": {"root": str(setup.data_root), "source": setup.source, "profile": P.name,

@@ -1,11 +1,14 @@
 """benchmarks/real_subset.py on a tiny generated real-subset folder: JSON fields, intervals, the RESULTS.md section."""
+import dataclasses
 import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from faceattr_nb import models, train
 from faceattr_nb.data import celeba, splits
 from tests.conftest import fake_celeba
 
@@ -178,3 +181,21 @@ def test_chosen_table_takes_each_models_best_validation_row_not_its_best_test_ro
     assert cells[1] == "48 px" and cells[5] == "85.00%" and cells[6].startswith("70.00%")  # val picks, not test
     assert cells[-1] == "3 (2) |"
     assert "### Each model" not in real_subset.render([variant(32, None, 0.9)])  # nothing recorded: no table
+
+
+@pytest.mark.parametrize("stats, learns", [("imagenet", False), ("faces", True)])
+def test_finetune_bn_decides_whether_batchnorm_learns_the_faces_in_phase_2(stats, learns):
+    spec = dataclasses.replace(real_subset.SPECS["lite0"], finetune_bn=stats)
+    stages = real_subset.phases(spec, models.create(spec.model, **spec.kwargs), train.TrainConfig(epochs=3))
+
+    def batchnorm_learns(stage) -> set[bool]:
+        stage.train()  # what fit does at the start of every epoch
+        return {m.training for m in stage.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+
+    _, frozen, _ = next(stages)
+    assert batchnorm_learns(frozen) == {False}  # phase 1 keeps ImageNet's statistics either way
+    _, tuned, cfg = next(stages)
+    assert batchnorm_learns(tuned) == {learns} and cfg.lr == spec.finetune_lr
+    record = {"train_config": dataclasses.asdict(cfg), "finetune_lr": spec.finetune_lr, "finetune_bn": stats}
+    assert real_subset.recipe(record, finetune=True).endswith("BatchNorm on faces") == learns
+    assert real_subset.json_name("lite0", 160, 3, 1, finetune_bn=stats) == f"lite0_160px_bn{stats}_3ep_1seeds.json"
