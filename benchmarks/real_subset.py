@@ -145,16 +145,19 @@ def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
 
 
 def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: int, setup: config.Setup,
-             resume: bool) -> tuple[dict, str]:
-    """Train one seed; {row: {"correct": {split: (N,)}, "best_epoch", "epochs_run", "seconds", "summary"}}."""
+             resume: bool, tag: str = "") -> tuple[dict, str]:
+    """Train one seed; {row: {"correct": {split: (N,)}, "best_epoch", "epochs_run", "seconds", "summary"}}.
+    Its run records are rs_<tag>_s<seed>[_frozen|_finetune] (tag: the JSON file's stem, so each setting keeps
+    its own; default <name>_<size>px)."""
     torch.manual_seed(cfg.seed)
     kwargs = dict(spec.kwargs, img_size=size) if spec.model in SIZED else dict(spec.kwargs)
     model = models.create(spec.model, **kwargs)
     weights = backbone_weights(model) or ("random" if not kwargs.get("pretrained") else "ImageNet (timm)")
     out = {}
     for suffix, stage, stage_cfg in phases(spec, model, cfg):
-        run = train.fit(stage, data["train"], data["val"], stage_cfg, name=f"rs_{name}_{size}px_s{cfg.seed}{suffix}",
-                        setup=setup, progress=False, resume=resume)
+        run = train.fit(stage, data["train"], data["val"], stage_cfg,
+                        name=f"rs_{tag or f'{name}_{size}px'}_s{cfg.seed}{suffix}", setup=setup, progress=False,
+                        resume=resume)
         train_y = data["train"].y.numpy()
         kept = run.history.loc[run.history["val_loss"].idxmin()]  # the epoch fit keeps (lowest val loss)
         row = {"correct": {}, "summary": {}, "best_epoch": int(kept["epoch"]),
@@ -169,11 +172,12 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
 
 
 def benchmark(name: str, spec: Spec, data: dict, base: train.TrainConfig, size: int, seeds: int,
-              setup: config.Setup, resume: bool) -> dict:
+              setup: config.Setup, resume: bool, tag: str = "") -> dict:
     """Every seed of one spec, aggregated: {row: {split: interval, ...}} plus the majority baseline."""
     per_seed, weights = [], None
     for seed in range(seeds):
-        result, weights = run_seed(name, spec, data, dataclasses.replace(base, seed=seed), size, setup, resume)
+        result, weights = run_seed(name, spec, data, dataclasses.replace(base, seed=seed), size, setup, resume,
+                                   tag=tag)
         per_seed.append(result)
         print(name, f"seed {seed}:", {row: {s: round(float(c.mean()), 4) for s, c in r["correct"].items()}
                                       for row, r in result.items()}, flush=True)
@@ -329,8 +333,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
               schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
-    another's (``finetune_lr``, ``schedule`` and ``finetune_epochs``: only when set on the command line; the
-    spec's own have no suffix; a phase 2 of its own length reads '3+6ep')."""
+    another's (``finetune_lr``, ``schedule``, ``finetune_epochs`` and ``finetune_bn``: only when set on the
+    command line; the spec's own have no suffix; a phase 2 of its own length reads '3+6ep'). The stem also
+    names the run records (``run_seed``)."""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
     scheduled = f"_{schedule}" if schedule else ""
@@ -386,7 +391,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         cfg = dataclasses.replace(base, epochs=epochs, **{k: v for k, v in spec.train.items()
                                                           if not (k == "batch_size" and args.batch_size)})
         t0 = time.perf_counter()
-        result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume)
+        result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume, tag=path.stem)
         record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
                   "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
                   "finetune_bn": spec.finetune_bn if spec.finetune_lr else None,

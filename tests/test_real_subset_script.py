@@ -92,7 +92,7 @@ def test_val_accuracy_is_that_of_the_kept_epoch(bench, tmp_path):
     run, md = bench
     (path,) = run("scratch_cnn", extra=("--epochs", "3"))
     row = json.loads(path.read_text())["rows"]["scratch_cnn"]
-    history = json.loads((tmp_path / "runs" / "rs_scratch_cnn_32px_s0" / "record.json").read_text())["history"]
+    history = json.loads((tmp_path / "runs" / f"rs_{path.stem}_s0" / "record.json").read_text())["history"]
     kept = min(history, key=lambda h: h["val_loss"])
     assert len(history) == 3 and row["best_epoch"] == [kept["epoch"]]
     assert row["val_accuracy"] == [pytest.approx(kept["val_accuracy"])]
@@ -129,6 +129,8 @@ def test_shifted_run_is_a_row_of_its_own_that_says_so(bench):
     (plain,) = run("scratch_cnn")
     (shifted,) = run("scratch_cnn", extra=("--shift", "2"))
     assert plain != shifted and plain.exists()
+    records = {p.parent.name for p in (plain.parents[1] / "runs").glob("*/record.json")}
+    assert records == {f"rs_{plain.stem}_s0", f"rs_{shifted.stem}_s0"}  # each setting keeps its run record
     assert json.loads(shifted.read_text())["train_config"]["shift"] == 2
     rows = [line for line in table(md) if line.startswith("| scratch_cnn |")]
     assert len(rows) == 2 and sum("32 px, shift ±2" in r for r in rows) == 1
