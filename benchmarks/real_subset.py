@@ -235,7 +235,7 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
               "| (a) majority | (b) accuracy | (b) majority | wall time | machine | date | command |",
               "|" + "---|" * 15]
     chosen_rows: dict[str, tuple[float, list[str]]] = {}  # row name -> (val accuracy, its cells)
-    tried: dict[str, int] = {}
+    tried: dict[str, list[int]] = {}  # row name -> [rows, rows with val accuracy]
     for r in records:
         for row, res in r["rows"].items():
             best = "/".join(str(b) for b in res["best_epoch"])
@@ -250,7 +250,9 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
                      fmt(r["majority"].get("test_b")), minutes(r["wall_s"]), r["machine"], r["date"][:10],
                      f"`{r['command']}`"]
             lines.append("| " + " | ".join(cells) + " |")
-            tried[row] = tried.get(row, 0) + 1
+            tried.setdefault(row, [0, 0])
+            tried[row][0] += 1
+            tried[row][1] += bool(val)
             if val and np.mean(val) > chosen_rows.get(row, (-1.0, []))[0]:
                 chosen_rows[row] = (float(np.mean(val)), cells)
     notes = sorted({r["note"] for r in records if r.get("note")})
@@ -263,9 +265,8 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
                   "| run | input | training | epochs (best) | seeds | val accuracy | (a) accuracy | (b) accuracy "
                   "| rows (with val) |", "|" + "---|" * 9]
         for row, (_, cells) in chosen_rows.items():
-            with_val = sum(1 for r in records for name, res in r["rows"].items()
-                           if name == row and res.get("val_accuracy"))
-            lines.append("| " + " | ".join([*cells[0:1], *cells[2:8], cells[9], f"{tried[row]} ({with_val})"]) + " |")
+            rows, with_val = tried[row]
+            lines.append("| " + " | ".join([*cells[0:1], *cells[2:8], cells[9], f"{rows} ({with_val})"]) + " |")
     return "\n".join(lines + [END])
 
 
@@ -368,12 +369,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
     loaded, written = {}, []
     for name in names:
         spec = SPECS[name]
-        if args.finetune_lr and spec.finetune_lr:
-            spec = dataclasses.replace(spec, finetune_lr=args.finetune_lr)
-        if args.finetune_epochs and spec.finetune_lr:
-            spec = dataclasses.replace(spec, finetune_epochs=args.finetune_epochs)
-        if args.finetune_bn and spec.finetune_lr:
-            spec = dataclasses.replace(spec, finetune_bn=args.finetune_bn)
+        if spec.finetune_lr:  # the phase-2 options of the transfer specs
+            given = dict(finetune_lr=args.finetune_lr, finetune_epochs=args.finetune_epochs,
+                         finetune_bn=args.finetune_bn)
+            spec = dataclasses.replace(spec, **{k: v for k, v in given.items() if v})
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
         if args.schedule:
             spec = dataclasses.replace(spec, train=dict(spec.train, schedule=args.schedule))
