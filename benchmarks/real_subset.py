@@ -145,10 +145,10 @@ def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
 
 
 def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: int, setup: config.Setup,
-             resume: bool, tag: str = "") -> tuple[dict, str]:
+             resume: bool, tag: str) -> tuple[dict, str]:
     """Train one seed; {row: {"correct": {split: (N,)}, "best_epoch", "epochs_run", "seconds", "summary"}}.
     Its run records are rs_<tag>_s<seed>[_frozen|_finetune] (tag: the JSON file's stem, so each setting keeps
-    its own; default <name>_<size>px)."""
+    its own)."""
     torch.manual_seed(cfg.seed)
     kwargs = dict(spec.kwargs, img_size=size) if spec.model in SIZED else dict(spec.kwargs)
     model = models.create(spec.model, **kwargs)
@@ -156,7 +156,7 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
     out = {}
     for suffix, stage, stage_cfg in phases(spec, model, cfg):
         run = train.fit(stage, data["train"], data["val"], stage_cfg,
-                        name=f"rs_{tag or f'{name}_{size}px'}_s{cfg.seed}{suffix}", setup=setup, progress=False,
+                        name=f"rs_{tag}_s{cfg.seed}{suffix}", setup=setup, progress=False,
                         resume=resume)
         train_y = data["train"].y.numpy()
         kept = run.history.loc[run.history["val_loss"].idxmin()]  # the epoch fit keeps (lowest val loss)
@@ -172,7 +172,7 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
 
 
 def benchmark(name: str, spec: Spec, data: dict, base: train.TrainConfig, size: int, seeds: int,
-              setup: config.Setup, resume: bool, tag: str = "") -> dict:
+              setup: config.Setup, resume: bool, tag: str) -> dict:
     """Every seed of one spec, aggregated: {row: {split: interval, ...}} plus the majority baseline."""
     per_seed, weights = [], None
     for seed in range(seeds):
@@ -315,7 +315,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                          "guide, the spec's default) or learn the faces' (notebook 03, exercise 3)")
     ap.add_argument("--finetune-epochs", type=int, default=None,
                     help="phase-2 epochs of the transfer specs (default: --epochs, as phase 1)")
-    ap.add_argument("--schedule", choices=("constant", "poly", "step", "cyclic", "cosine"), default=None,
+    ap.add_argument("--schedule", choices=train.SCHEDULES, default=None,
                     help="learning-rate schedule of every phase instead of the spec's (default: the spec's)")
     ap.add_argument("--shift", type=int, default=0,
                     help="random translation of training images by up to N pixels, a regulariser (default: off)")

@@ -36,6 +36,9 @@ from faceattr_nb.thresholds import apply_thresholds
 RECORD_VERSION = 1
 
 
+SCHEDULES = ("constant", "poly", "step", "cyclic", "cosine")  # TrainConfig.schedule's values
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 10              # passes over the training split
@@ -62,7 +65,7 @@ class TrainConfig:
 
     def __post_init__(self):
         checks = {"optimizer": ("sgd", "adam", "adamw"), "monitor": ("val_loss", "val_accuracy"),
-                  "schedule": ("constant", "poly", "step", "cyclic", "cosine")}
+                  "schedule": SCHEDULES}
         for name, valid in checks.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}; valid values: {', '.join(valid)}")
