@@ -300,10 +300,14 @@ def update_results_md(out_dir: Path, md_path: Path) -> None:
 
 # ---------------------------------------------------------------- command line
 
+def default_data() -> str:
+    """$FACEATTR_DATA, else the shared data folder beside the repository."""
+    return os.environ.get("FACEATTR_DATA") or str(config.REPO_ROOT.parent / "shared" / "data")
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    default_data = os.environ.get("FACEATTR_DATA") or str(config.REPO_ROOT.parent / "shared" / "data")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=default_data, help="real-subset folder or CelebA root (default: %(default)s)")
+    ap.add_argument("--data", default=default_data(), help="real-subset folder or CelebA root (default: %(default)s)")
     ap.add_argument("--models", nargs="+", default=["all"], help=f"'all' or names of: {', '.join(SPECS)}")
     ap.add_argument("--size", type=int, default=64, help="input side of the RGB models (default: %(default)s)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs per phase (default: the profile's)")

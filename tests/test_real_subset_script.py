@@ -13,6 +13,7 @@ from faceattr_nb.data import celeba, splits
 from tests.conftest import fake_celeba
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import paired  # noqa: E402  (benchmarks/paired.py)
 import real_subset  # noqa: E402  (a script beside the package, not part of it)
 
 BEFORE = "# Measured results\n\n## An older table\n\n| run | accuracy |\n|---|---|\n| kept | 85.00% |\n"
@@ -201,3 +202,23 @@ def test_finetune_bn_decides_whether_batchnorm_learns_the_faces_in_phase_2(stats
     record = {"train_config": dataclasses.asdict(cfg), "finetune_lr": spec.finetune_lr, "finetune_bn": stats}
     assert real_subset.recipe(record, finetune=True).endswith("BatchNorm on faces") == learns
     assert real_subset.json_name("lite0", 160, 3, 1, finetune_bn=stats) == f"lite0_160px_bn{stats}_3ep_1seeds.json"
+
+
+def test_paired_difference_of_two_saved_runs(bench, tmp_path):
+    run, _ = bench
+    (plain,) = run("scratch_cnn")
+    (shifted,) = run("scratch_cnn", extra=("--shift", "2"))
+    a, b = (tmp_path / "runs" / f"rs_{p.stem}_s0" for p in (plain, shifted))
+    common = ["--data", str(tmp_path / "shared"), "--profile", "smoke"]
+    result = paired.main([str(a), str(b), *common])
+    assert set(result) == {"test", "test_b"}
+    for split in result:  # A - B is the difference of the two rows' accuracies on the same faces
+        want = json.loads(plain.read_text())["rows"]["scratch_cnn"][split]["mean"] - \
+            json.loads(shifted.read_text())["rows"]["scratch_cnn"][split]["mean"]
+        assert result[split]["mean"] == pytest.approx(want)
+        assert result[split]["low"] <= result[split]["mean"] <= result[split]["high"]
+    same = paired.main([str(a), str(a), *common])["test"]
+    assert same["mean"] == same["low"] == same["high"] == 0.0  # a model against itself: no difference at all
+    (other,) = run("scratch_cnn", extra=("--size", "48"))
+    with pytest.raises(ValueError, match="different input sizes"):
+        paired.main([str(a), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), *common])

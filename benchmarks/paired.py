@@ -1,0 +1,50 @@
+"""Two saved runs of ``benchmarks/real_subset.py`` on the same test faces: A minus B, with a paired interval.
+
+    PYTHONPATH=$PWD python benchmarks/paired.py RUN_A RUN_B [--data DIR]
+
+RUN_A and RUN_B are run folders the benchmark wrote under ``--runs`` (``rs_<json stem>_s<seed>[_finetune]``).
+Both models are scored at threshold 0.5 on (a) the aligned official-test faces and (b) the unaligned crops,
+and ``metrics.paired_difference_ci`` resamples the same test identities for both, so the interval is that
+of the difference: much narrower than the two models' own intervals. For runs on the RGB faces (every spec
+but facenet40, whose gray crops are another input).
+"""
+import argparse
+import json
+from pathlib import Path
+
+from real_subset import default_data, test_splits  # benchmarks/real_subset.py, beside this script
+
+from faceattr_nb import config, metrics, train
+from faceattr_nb.data.splits import load_splits
+
+
+def paired(run_a: Path, run_b: Path, setup: config.Setup) -> dict[str, dict[str, float]]:
+    """{split: {"mean", "low", "high", "n_groups"}} of accuracy(A) - accuracy(B) on each test split."""
+    sizes = {json.loads((Path(run) / "record.json").read_text())["img_size"] for run in (run_a, run_b)}
+    if len(sizes) != 1:
+        raise ValueError(f"{run_a} and {run_b} were trained at different input sizes ({sorted(sizes)} px): "
+                         "compare runs of one size, scored on the same images")
+    a, b = (train.load_model(run) for run in (run_a, run_b))
+    data = load_splits(setup, img_size=sizes.pop())
+    return {split: metrics.paired_difference_ci(data[split].y.numpy(), train.predict(a, data[split]),
+                                                train.predict(b, data[split]), data[split].identity)
+            for split in test_splits(data)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run_a", type=Path)
+    ap.add_argument("run_b", type=Path)
+    ap.add_argument("--data", default=default_data(), help="the folder the runs were trained on (default: %(default)s)")
+    ap.add_argument("--profile", default="cpu", help="the profile the runs were trained with (default: cpu)")
+    args = ap.parse_args(argv)
+    setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.run_a.parent)
+    result = paired(args.run_a, args.run_b, setup)
+    for split, d in result.items():
+        print(f"{split}: A - B = {100 * d['mean']:+.2f} points [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] "
+              f"over {d['n_groups']} identities")
+    return result
+
+
+if __name__ == "__main__":
+    main()
