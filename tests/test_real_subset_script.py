@@ -5,14 +5,16 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from faceattr_nb import models, train
+from faceattr_nb import config, models, train
 from faceattr_nb.data import celeba, splits
 from tests.conftest import fake_celeba
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import inference_levers  # noqa: E402  (benchmarks/inference_levers.py)
 import paired  # noqa: E402  (benchmarks/paired.py)
 import real_subset  # noqa: E402  (a script beside the package, not part of it)
 
@@ -222,3 +224,40 @@ def test_paired_difference_of_two_saved_runs(bench, tmp_path):
     (other,) = run("scratch_cnn", extra=("--size", "48"))
     with pytest.raises(ValueError, match="different input sizes"):
         paired.main([str(a), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), *common])
+
+
+def test_inference_levers_of_saved_seeds(bench, tmp_path):
+    run, md = bench
+    (path,) = run("scratch_cnn", seeds=2)
+    runs = [tmp_path / "runs" / f"rs_{path.stem}_s{seed}" for seed in (0, 1)]
+    record = inference_levers.main([*map(str, runs), "--data", str(tmp_path / "shared"), "--profile", "smoke",
+                                    "--out", str(tmp_path / "levers"), "--results-md", str(md)])
+    rows = {(r["variant"], r["thresholds"]): r for r in record["rows"]}
+    variants = ["seed 0", "seed 0, flip", "seed 1", "seed 1, flip", "mean of 2 seeds", "mean of 2 seeds, flip"]
+    assert list(dict.fromkeys(v for v, _ in rows)) == variants
+    trained = json.loads(path.read_text())["rows"]["scratch_cnn"]
+    for split in ("test", "test_b"):  # the runs as trained reproduce the benchmark's own scores
+        for seed in (0, 1):
+            assert rows[(f"seed {seed}", "0.5")][split]["mean"] == pytest.approx(trained[split]["seeds"][seed])
+        first = rows[("seed 0", "0.5")]
+        assert first[f"{split}_diff"]["mean"] == first[f"{split}_diff"]["high"] == 0.0  # itself: no difference
+        for row in rows.values():  # every difference is the two accuracies' difference on the same faces
+            assert row[f"{split}_diff"]["mean"] == pytest.approx(row[split]["mean"] - first[split]["mean"])
+            assert row[split]["low"] <= row[split]["mean"] <= row[split]["high"]
+    for variant in variants:  # accuracy-tuned thresholds never score lower on the images they were tuned on
+        assert rows[(variant, "tuned on val")]["val"] >= rows[(variant, "0.5")]["val"] - 1e-12
+    setup = config.resolve(profile="smoke", data=str(tmp_path / "shared"), runs_dir=tmp_path / "runs")
+    data = splits.load_splits(setup, img_size=32)
+    probs = inference_levers.predictions(runs, data)
+    faces = data["test"]
+    mirrored = train.predict(train.load_model(runs[0]), dataclasses.replace(faces, x=faces.x.flip(-1)))
+    assert np.allclose(probs["seed 0, flip"]["test"], (probs["seed 0"]["test"] + mirrored) / 2)
+    assert not np.allclose(probs["seed 0, flip"]["test"], probs["seed 0"]["test"])  # the mirror counts
+    assert np.allclose(probs["mean of 2 seeds"]["test_b"], (probs["seed 0"]["test_b"] + probs["seed 1"]["test_b"]) / 2)
+    text = md.read_text()
+    section = text[text.index(inference_levers.BEGIN):text.index(inference_levers.END)]
+    assert section.count("| mean of 2 seeds, flip | tuned on val |") == 1 and AFTER in text
+    with pytest.raises(SystemExit, match="different input sizes"):
+        (other,) = run("scratch_cnn", extra=("--size", "48"))
+        inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), "--data",
+                               str(tmp_path / "shared"), "--profile", "smoke", "--out", str(tmp_path / "levers")])
