@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from real_subset import HERE, default_data, machine, test_splits  # benchmarks/real_subset.py, beside this script
+from real_subset import HERE, default_data, fmt, machine, minutes, test_splits  # beside this script
 from results_md import replace_section
 
 from faceattr_nb import config, metrics, train
@@ -89,24 +89,22 @@ def render(records: list[dict]) -> str:
              "measured on the images its thresholds were tuned on, so it flatters.", ""]
     for r in records:
         lines += [f"### {r['name']}", "", f"Runs: {', '.join(f'`{p}`' for p in r['runs'])}; {r['machine']}, "
-                  f"{r['date'][:10]}, {r['wall_s'] / 60:.1f} min; `{r['command']}`", "",
+                  f"{r['date'][:10]}, {minutes(r['wall_s'])}; `{r['command']}`", "",
                   "| variant | thresholds | val accuracy | (a) accuracy | (a) vs first | (b) accuracy | (b) vs first |",
                   "|" + "---|" * 7]
         for row in r["rows"]:
             lines.append("| " + " | ".join([row["variant"], row["thresholds"], f"{100 * row['val']:.2f}%",
-                                             fmt(row.get("test")), fmt(row.get("test_diff"), diff=True),
-                                             fmt(row.get("test_b")), fmt(row.get("test_b_diff"), diff=True)]) + " |")
+                                             fmt(row.get("test")), fmt_diff(row.get("test_diff")),
+                                             fmt(row.get("test_b")), fmt_diff(row.get("test_b_diff"))]) + " |")
         lines += [""] + ([f"Note: {r['note']}", ""] if r.get("note") else [])
     return "\n".join(lines[:-1] + [END])
 
 
-def fmt(ci: dict | None, diff: bool = False) -> str:
-    """'90.36% [89.7, 91.1]', a difference as '+0.12 [-0.05, +0.30]' (points), or '-'."""
+def fmt_diff(ci: dict | None) -> str:
+    """A difference in points, '+0.12 [-0.05, +0.30]', or '-'."""
     if not ci:
         return "-"
-    if diff:
-        return f"{100 * ci['mean']:+.2f} [{100 * ci['low']:+.2f}, {100 * ci['high']:+.2f}]"
-    return f"{100 * ci['mean']:.2f}% [{100 * ci['low']:.1f}, {100 * ci['high']:.1f}]"
+    return f"{100 * ci['mean']:+.2f} [{100 * ci['low']:+.2f}, {100 * ci['high']:+.2f}]"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -143,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     replace_section(args.results_md, BEGIN, END, render(records))
     for row in rows:
         print(f"{row['variant']:>22} | {row['thresholds']:>12} | val {100 * row['val']:.2f}% | "
-              + " | ".join(f"{s} {fmt(row[s])} vs first {fmt(row[s + '_diff'], diff=True)}"
+              + " | ".join(f"{s} {fmt(row[s])} vs first {fmt_diff(row[s + '_diff'])}"
                            for s in test_splits(data)), flush=True)
     return record
 

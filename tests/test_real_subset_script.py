@@ -257,7 +257,7 @@ def test_inference_levers_of_saved_seeds(bench, tmp_path):
     text = md.read_text()
     section = text[text.index(inference_levers.BEGIN):text.index(inference_levers.END)]
     assert section.count("| mean of 2 seeds, flip | tuned on val |") == 1 and AFTER in text
+    (other,) = run("scratch_cnn", extra=("--size", "48"))
     with pytest.raises(SystemExit, match="different input sizes"):
-        (other,) = run("scratch_cnn", extra=("--size", "48"))
         inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), "--data",
                                str(tmp_path / "shared"), "--profile", "smoke", "--out", str(tmp_path / "levers")])
