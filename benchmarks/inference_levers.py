@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from real_subset import HERE, default_data, fmt, machine, minutes, test_splits  # beside this script
+from real_subset import HERE, default_data, fmt, machine, minutes, run_input, test_splits  # beside this script
 from results_md import replace_section
 
 from faceattr_nb import config, metrics, train
@@ -122,13 +122,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    sizes = {json.loads((run / "record.json").read_text())["img_size"] for run in args.runs}
-    if len(sizes) != 1:
-        raise SystemExit(f"the runs were trained at different input sizes ({sorted(sizes)} px): "
-                         "give runs of one size, scored on the same images")
+    try:
+        size, frame = run_input(args.runs)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     t0 = time.perf_counter()
     setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.runs[0].parent)
-    data = load_splits(setup, img_size=sizes.pop())
+    data = load_splits(setup, img_size=size, square=frame == "square")
     rows = score(predictions(args.runs, data, args.batch_size), data)
     name = args.name or args.runs[0].name.replace("_s0_", "_").removeprefix("rs_")
     command = "python benchmarks/inference_levers.py " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -9,10 +9,9 @@ of the difference: much narrower than the two models' own intervals. For runs on
 but facenet40, whose gray crops are another input).
 """
 import argparse
-import json
 from pathlib import Path
 
-from real_subset import default_data, test_splits  # benchmarks/real_subset.py, beside this script
+from real_subset import default_data, run_input, test_splits  # benchmarks/real_subset.py, beside this script
 
 from faceattr_nb import config, metrics, train
 from faceattr_nb.data.splits import load_splits
@@ -20,12 +19,9 @@ from faceattr_nb.data.splits import load_splits
 
 def paired(run_a: Path, run_b: Path, setup: config.Setup) -> dict[str, dict[str, float]]:
     """{split: {"mean", "low", "high", "n_groups"}} of accuracy(A) - accuracy(B) on each test split."""
-    sizes = {json.loads((Path(run) / "record.json").read_text())["img_size"] for run in (run_a, run_b)}
-    if len(sizes) != 1:
-        raise ValueError(f"{run_a} and {run_b} were trained at different input sizes ({sorted(sizes)} px): "
-                         "compare runs of one size, scored on the same images")
+    size, frame = run_input([run_a, run_b])
     a, b = (train.load_model(run) for run in (run_a, run_b))
-    data = load_splits(setup, img_size=sizes.pop())
+    data = load_splits(setup, img_size=size, square=frame == "square")
     return {split: metrics.paired_difference_ci(data[split].y.numpy(), train.predict(a, data[split]),
                                                 train.predict(b, data[split]), data[split].identity)
             for split in test_splits(data)}

@@ -14,12 +14,15 @@ seeds the interval is that of the seed-averaged accuracy (identities
 resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
-Each spec writes OUT/<spec>_<size>px[_shift<N>][_ft<lr>][_<schedule>][_bn<stats>]_<epochs>[+<N>]ep_<n>seeds.json
+Each spec writes
+OUT/<spec>_<size>px[_full][_shift<N>][_ft<lr>][_<schedule>][_bn<stats>]_<epochs>[+<N>]ep_<n>seeds.json
 (results, the validation accuracy of the kept epoch, config, wall time,
-machine, date, command; ``json_name``: --shift, --finetune-lr, --schedule,
---finetune-bn and --finetune-epochs runs get rows of their own); then the
-section between the markers of RESULTS.md is rebuilt from every JSON file in
-OUT, and the rest of the file is left as it was.
+machine, date, command; ``json_name``: --frame, --shift, --finetune-lr,
+--schedule, --finetune-bn and --finetune-epochs runs get rows of their own);
+then the section between the markers of RESULTS.md is rebuilt from every JSON
+file in OUT, and the rest of the file is left as it was. ``--frame full``
+trains and scores on the whole 178x218 frame (hair and neck) instead of its
+centre square.
 """
 import argparse
 import dataclasses
@@ -45,6 +48,7 @@ from faceattr_nb.thresholds import apply_thresholds
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- real_subset:begin -->", "<!-- real_subset:end -->"
+INPUT = "input.json"  # beside each run record: the input side and frame it was trained on
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,10 @@ def test_splits(data: dict) -> list[str]:
 
 # ---------------------------------------------------------------- training
 
-def load_data(spec: Spec, setup: config.Setup, size: int) -> dict:
-    """The caches a spec trains and is scored on."""
-    return load_crops(setup, kind="B") if spec.crops else load_splits(setup, img_size=size)
+def load_data(spec: Spec, setup: config.Setup, size: int, frame: str = "square") -> dict:
+    """The caches a spec trains and is scored on (``frame``: "square", the centre square of each image, or
+    "full", the whole frame squeezed to a square; FaceNet's crops have their own boxes)."""
+    return load_crops(setup, kind="B") if spec.crops else load_splits(setup, img_size=size, square=frame == "square")
 
 
 def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
@@ -145,10 +150,10 @@ def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
 
 
 def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: int, setup: config.Setup,
-             resume: bool, tag: str) -> tuple[dict, str]:
+             resume: bool, tag: str, frame: str = "square") -> tuple[dict, str]:
     """Train one seed; {row: {"correct": {split: (N,)}, "best_epoch", "epochs_run", "seconds", "summary"}}.
     Its run records are rs_<tag>_s<seed>[_frozen|_finetune] (tag: the JSON file's stem, so each setting keeps
-    its own)."""
+    its own), each with an ``input.json`` saying which images it saw (``run_input``)."""
     torch.manual_seed(cfg.seed)
     kwargs = dict(spec.kwargs, img_size=size) if spec.model in SIZED else dict(spec.kwargs)
     model = models.create(spec.model, **kwargs)
@@ -158,6 +163,7 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
         run = train.fit(stage, data["train"], data["val"], stage_cfg,
                         name=f"rs_{tag}_s{cfg.seed}{suffix}", setup=setup, progress=False,
                         resume=resume)
+        (run.path.parent / INPUT).write_text(json.dumps({"img_size": size, "frame": frame}) + "\n")
         train_y = data["train"].y.numpy()
         kept = run.history.loc[run.history["val_loss"].idxmin()]  # the epoch fit keeps (lowest val loss)
         row = {"correct": {}, "summary": {}, "best_epoch": int(kept["epoch"]),
@@ -171,13 +177,29 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
     return out, weights
 
 
+def run_input(runs: list[Path]) -> tuple[int, str]:
+    """The input side and frame that every one of ``runs`` (run folders of this script) was trained on, to score
+    them again on the same images; ValueError when they differ. Folders without ``input.json`` (runs before
+    --frame) saw the centre square."""
+    def one(run: Path) -> tuple[int, str]:
+        size = json.loads((run / "record.json").read_text())["img_size"]
+        return size, json.loads((run / INPUT).read_text())["frame"] if (run / INPUT).exists() else "square"
+
+    inputs = {one(Path(run)) for run in runs}
+    if len(inputs) != 1:
+        raise ValueError(f"{', '.join(map(str, runs))} were trained on different inputs "
+                         f"({', '.join(f'{s} px {f}' for s, f in sorted(inputs))}): give runs of one input size "
+                         "and frame, scored on the same images")
+    return inputs.pop()
+
+
 def benchmark(name: str, spec: Spec, data: dict, base: train.TrainConfig, size: int, seeds: int,
-              setup: config.Setup, resume: bool, tag: str) -> dict:
+              setup: config.Setup, resume: bool, tag: str, frame: str = "square") -> dict:
     """Every seed of one spec, aggregated: {row: {split: interval, ...}} plus the majority baseline."""
     per_seed, weights = [], None
     for seed in range(seeds):
         result, weights = run_seed(name, spec, data, dataclasses.replace(base, seed=seed), size, setup, resume,
-                                   tag=tag)
+                                   tag=tag, frame=frame)
         per_seed.append(result)
         print(name, f"seed {seed}:", {row: {s: round(float(c.mean()), 4) for s, c in r["correct"].items()}
                                       for row, r in result.items()}, flush=True)
@@ -222,7 +244,9 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
              "and (b) the unaligned official-test crops, beside the majority baseline fitted on the same training "
              "labels; [95 % bootstrap interval over test identities]; with several seeds: the seed average, its "
              "interval and (sd over seeds). Threshold 0.5. Input 'shift ±N': training images moved at random by up "
-             "to N pixels each way (`--shift N`); otherwise flips only. Training: optimizer, peak learning rate (the "
+             "to N pixels each way (`--shift N`); otherwise flips only. 'full frame': the whole 178x218 image squeezed "
+             "to a square (`--frame full`); otherwise its centre square, without the top of the hair and the neck. "
+             "Training: optimizer, peak learning rate (the "
              "fine-tuning phase of a transfer model: its own) and schedule; 'BatchNorm on faces': "
              "phase 2 re-estimated the BatchNorm statistics on faces (`--finetune-bn faces`) instead of keeping "
              "ImageNet's. Val accuracy: mean accuracy on the "
@@ -240,7 +264,8 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/") 
         for row, res in r["rows"].items():
             best = "/".join(str(b) for b in res["best_epoch"])
             shift = r["train_config"].get("shift", 0)
-            size = f"{r['img_size']} px" + (f", shift ±{shift}" if shift else "")
+            size = (f"{r['img_size']} px" + (", full frame" if r.get("frame") == "full" else "")
+                    + (f", shift ±{shift}" if shift else ""))
             val = res.get("val_accuracy")
             epochs = (r.get("finetune_epochs") if row.endswith("_finetune") else None) or r["epochs"]
             cells = [row, r["backbone"], size, recipe(r, finetune=row.endswith("_finetune")),
@@ -323,6 +348,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="learning-rate schedule of every phase instead of the spec's (default: the spec's)")
     ap.add_argument("--shift", type=int, default=0,
                     help="random translation of training images by up to N pixels, a regulariser (default: off)")
+    ap.add_argument("--frame", choices=("square", "full"), default="square",
+                    help="the centre square of each aligned image (default) or the whole frame, hair and neck "
+                         "included, squeezed to a square")
     ap.add_argument("--batch-size", type=int, default=None, help="default: the profile's")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--profile", default="cpu", help="profile for batch size, epochs and caps (default: cpu)")
@@ -336,17 +364,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
-              schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None) -> str:
+              schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None,
+              frame: str = "square") -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
-    another's (``finetune_lr``, ``schedule``, ``finetune_epochs`` and ``finetune_bn``: only when set on the
-    command line; the spec's own have no suffix; a phase 2 of its own length reads '3+6ep'). The stem also
-    names the run records (``run_seed``)."""
+    another's (``frame``: "_full" for the whole frame; ``finetune_lr``, ``schedule``, ``finetune_epochs`` and
+    ``finetune_bn``: only when set on the command line; the spec's own have no suffix; a phase 2 of its own
+    length reads '3+6ep'). The stem also names the run records (``run_seed``)."""
+    full = "_full" if frame == "full" else ""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
     scheduled = f"_{schedule}" if schedule else ""
     phase2 = f"+{finetune_epochs}" if finetune_epochs else ""
     bn = f"_bn{finetune_bn}" if finetune_bn else ""
-    return f"{name}_{size}px{shifted}{tuned}{scheduled}{bn}_{epochs}{phase2}ep_{seeds}seeds.json"
+    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}_{epochs}{phase2}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
@@ -383,22 +413,25 @@ def main(argv: list[str] | None = None) -> list[Path]:
         path = args.out / json_name(name, size, epochs, args.seeds, shift=args.shift,
                                     finetune_lr=spec.finetune_lr if args.finetune_lr else None,
                                     schedule=args.schedule, finetune_epochs=spec.finetune_epochs,
-                                    finetune_bn=args.finetune_bn if spec.finetune_lr else None)
+                                    finetune_bn=args.finetune_bn if spec.finetune_lr else None,
+                                    frame="square" if spec.crops else args.frame)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue
-        key = (spec.crops, size)
+        key = (spec.crops, size, args.frame)
         if key not in loaded:
-            loaded[key] = load_data(spec, setup, size)
+            loaded[key] = load_data(spec, setup, size, args.frame)
         data = loaded[key]
         cfg = dataclasses.replace(base, epochs=epochs, **{k: v for k, v in spec.train.items()
                                                           if not (k == "batch_size" and args.batch_size)})
         t0 = time.perf_counter()
-        result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume, tag=path.stem)
+        frame = "square" if spec.crops else args.frame
+        result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume, tag=path.stem, frame=frame)
         record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
                   "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
                   "finetune_bn": spec.finetune_bn if spec.finetune_lr else None,
                   "train_config": dataclasses.asdict(cfg), "img_size": size,
+                  "frame": frame,
                   "epochs": epochs, "seeds": list(range(args.seeds)), **result,
                   "data": {"root": str(setup.data_root), "source": setup.source, "profile": P.name,
                            **{f"n_{k}": len(v) for k, v in data.items()}},

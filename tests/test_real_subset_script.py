@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from faceattr_nb import config, models, train
 from faceattr_nb.data import celeba, splits
@@ -162,6 +163,40 @@ def test_json_names_keep_runs_with_other_settings_apart():
     assert cosine == "lite0_160px_ft0.0003_cosine_3ep_1seeds.json"
 
 
+def test_full_frame_run_sees_the_whole_image_and_says_so(bench, tmp_path):
+    run, md = bench
+    (square,) = run("scratch_cnn")
+    (full,) = run("scratch_cnn", extra=("--frame", "full"))
+    assert full.name == "scratch_cnn_32px_full_1ep_1seeds.json" and square.exists()
+    assert json.loads(full.read_text())["frame"] == "full" and json.loads(square.read_text())["frame"] == "square"
+    rows = [line.split(" | ")[2] for line in table(md) if line.startswith("| scratch_cnn |")]
+    assert sorted(rows) == ["32 px", "32 px, full frame"]
+    a, b = (tmp_path / "runs" / f"rs_{p.stem}_s0" for p in (square, full))
+    assert real_subset.run_input([b]) == (32, "full") and real_subset.run_input([a]) == (32, "square")
+    (a / real_subset.INPUT).unlink()  # a run from before --frame: it saw the centre square
+    assert real_subset.run_input([a]) == (32, "square")
+    with pytest.raises(ValueError, match="different inputs"):  # scored on one set of images, they would not agree
+        paired.main([str(a), str(b), "--data", str(tmp_path / "shared"), "--profile", "smoke"])
+    # each run, scored again on the images of its own frame, reproduces the benchmark's (a) accuracy
+    setup = config.resolve(profile="smoke", data=str(tmp_path / "shared"), runs_dir=tmp_path / "runs")
+    for path, run_dir, square_crop in ((square, a, True), (full, b, False)):
+        faces = splits.load_splits(setup, img_size=32, square=square_crop)["test"]
+        probs = train.predict(train.load_model(run_dir), faces)
+        want = json.loads(path.read_text())["rows"]["scratch_cnn"]["test"]["mean"]
+        assert real_subset.correct_per_image(faces, probs).mean() == pytest.approx(want)
+
+
+def test_load_splits_square_or_full_frame_of_the_aligned_images(bench, tmp_path):
+    setup = config.resolve(profile="smoke", data=str(tmp_path / "shared"), runs_dir=tmp_path / "runs")
+    table, folder = splits.split_tables(setup)["train"]
+    image = Image.open(Path(folder) / table["image_id"].iloc[0]).convert("RGB")  # 178 x 218
+    want = {True: image.crop((0, 20, 178, 198)).resize((32, 32), Image.BILINEAR),  # the centre square
+            False: image.resize((32, 32), Image.BILINEAR)}  # the whole frame, squeezed
+    for square, im in want.items():
+        x = splits.load_splits(setup, img_size=32, square=square)["train"].x[0].numpy()
+        assert np.array_equal(x, np.asarray(im).transpose(2, 0, 1))
+
+
 def test_chosen_table_takes_each_models_best_validation_row_not_its_best_test_row(bench):
     run, _ = bench
     (path,) = run("scratch_cnn")
@@ -222,7 +257,7 @@ def test_paired_difference_of_two_saved_runs(bench, tmp_path):
     same = paired.main([str(a), str(a), *common])["test"]
     assert same["mean"] == same["low"] == same["high"] == 0.0  # a model against itself: no difference at all
     (other,) = run("scratch_cnn", extra=("--size", "48"))
-    with pytest.raises(ValueError, match="different input sizes"):
+    with pytest.raises(ValueError, match="different inputs"):
         paired.main([str(a), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), *common])
 
 
@@ -258,6 +293,6 @@ def test_inference_levers_of_saved_seeds(bench, tmp_path):
     section = text[text.index(inference_levers.BEGIN):text.index(inference_levers.END)]
     assert section.count("| mean of 2 seeds, flip | tuned on val |") == 1 and AFTER in text
     (other,) = run("scratch_cnn", extra=("--size", "48"))
-    with pytest.raises(SystemExit, match="different input sizes"):
+    with pytest.raises(SystemExit, match="different inputs"):
         inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), "--data",
                                str(tmp_path / "shared"), "--profile", "smoke", "--out", str(tmp_path / "levers")])

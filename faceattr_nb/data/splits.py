@@ -76,15 +76,18 @@ def layout_size(setup: Setup, split: str) -> tuple[int, int] | None:
 
 
 def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
-                attrs: list[str] | None = None, skip_bad: bool = False) -> dict[str, ImageCache]:
+                attrs: list[str] | None = None, skip_bad: bool = False, square: bool = True) -> dict[str, ImageCache]:
     """Decoded caches {"train", "val", "test"[, "test_b"]} at ``img_size`` (default: the profile's).
+
+    ``square``: the centre square of each image (aligned CelebA: rows 20-197 of 218, losing the top of the hair
+    and the neck); ``False``: the whole frame squeezed to a square.
 
     A bad image (unreadable, or not 178x218 where the layout is aligned) raises
     ``loaders.BadImageError`` naming it; ``skip_bad=True`` leaves such images out, with a warning listing them."""
     size = img_size or setup.profile.img_size
-    return {name: build_cache(table, folder, size, gray=gray, cache_dir=CACHE_DIR, source=setup.source,
-                              attrs=attrs, workers=setup.profile.workers, expect_size=layout_size(setup, name),
-                              skip_bad=skip_bad)
+    return {name: build_cache(table, folder, size, gray=gray, square=square, cache_dir=CACHE_DIR,
+                              source=setup.source, attrs=attrs, workers=setup.profile.workers,
+                              expect_size=layout_size(setup, name), skip_bad=skip_bad)
             for name, (table, folder) in split_tables(setup).items()}
 
 
