@@ -1,5 +1,6 @@
 import re
 
+import numpy as np
 import pytest
 
 from faceattr_nb import config
@@ -115,3 +116,20 @@ def test_synthetic_data_is_never_cut_to_the_subset(tmp_path, monkeypatch):
     root = fake_celeba(tmp_path / "synthetic")
     setup = config.Setup(config.get_profile("cpu"), root, "synthetic", tmp_path / "runs", "cpu")
     assert [len(t) for t, _ in splits.split_tables(setup).values()] == [6, 3, 3]
+
+
+def test_cpu_profile_trains_the_same_steps_on_more_faces():
+    """Notebooks 05 and 06 in the cpu profile: 12 epochs on the generated faces, 6 on the real subset's 4,560."""
+    from faceattr_nb.data import synthetic
+
+    cpu = config.get_profile("cpu")
+    sample = synthetic.sample_labels(cpu.n_synthetic)
+    n_ids = int(sample.identity[-1]) + 1
+    generated_train = int((synthetic._partitions(n_ids, np.random.default_rng(0))[sample.identity] == 0).sum())
+    assert generated_train <= cpu.train_images and cpu.epochs_for(generated_train) == cpu.epochs == 12
+    assert cpu.epochs_for(4560) == 6 and cpu.epochs_for(162_770) == 1  # the real subset; all of CelebA's train
+    steps = {n: cpu.epochs_for(n) * (n // cpu.batch_size) for n in (cpu.train_images, 4560, 9600)}
+    assert max(steps.values()) / min(steps.values()) < 1.1  # about the same number of optimizer steps
+    for name in ("smoke", "gpu"):  # no cap: the profile's epochs on any number of faces
+        p = config.get_profile(name)
+        assert p.epochs_for(10**6) == p.epochs
