@@ -4,13 +4,16 @@
 
 RUN_A and RUN_B are run folders the benchmark wrote under ``--runs`` (``rs_<json stem>_s<seed>[_finetune]``).
 Both models are scored at threshold 0.5 on (a) the aligned official-test faces and (b) the unaligned crops,
-and ``metrics.paired_difference_ci`` resamples the same test identities for both, so the interval is that
+each on the images it was trained on (its input side and frame, ``real_subset.run_input``: a 160 px run
+against a 192 px one, or the centre square against the whole frame, is scored on the same faces), and
+``metrics.paired_difference_ci`` resamples the same test identities for both, so the interval is that
 of the difference: much narrower than the two models' own intervals. For runs on the RGB faces (every spec
 but facenet40, whose gray crops are another input).
 """
 import argparse
 from pathlib import Path
 
+import numpy as np
 from real_subset import default_data, run_input, test_splits  # benchmarks/real_subset.py, beside this script
 
 from faceattr_nb import config, metrics, train
@@ -19,12 +22,14 @@ from faceattr_nb.data.splits import load_splits
 
 def paired(run_a: Path, run_b: Path, setup: config.Setup) -> dict[str, dict[str, float]]:
     """{split: {"mean", "low", "high", "n_groups"}} of accuracy(A) - accuracy(B) on each test split."""
-    size, frame = run_input([run_a, run_b])
-    a, b = (train.load_model(run) for run in (run_a, run_b))
-    data = load_splits(setup, img_size=size, square=frame == "square")
-    return {split: metrics.paired_difference_ci(data[split].y.numpy(), train.predict(a, data[split]),
-                                                train.predict(b, data[split]), data[split].identity)
-            for split in test_splits(data)}
+    inputs = [run_input([run]) for run in (run_a, run_b)]
+    data = {key: load_splits(setup, img_size=key[0], square=key[1] == "square") for key in dict.fromkeys(inputs)}
+    (a, da), (b, db) = ((train.load_model(run), data[key]) for run, key in zip((run_a, run_b), inputs))
+    for split in test_splits(da):  # one image list, read at two sizes or frames
+        assert np.array_equal(da[split].y, db[split].y) and np.array_equal(da[split].identity, db[split].identity)
+    return {split: metrics.paired_difference_ci(da[split].y.numpy(), train.predict(a, da[split]),
+                                                train.predict(b, db[split]), da[split].identity)
+            for split in test_splits(da)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:

@@ -175,8 +175,13 @@ def test_full_frame_run_sees_the_whole_image_and_says_so(bench, tmp_path):
     assert real_subset.run_input([b]) == (32, "full") and real_subset.run_input([a]) == (32, "square")
     (a / real_subset.INPUT).unlink()  # a run from before --frame: it saw the centre square
     assert real_subset.run_input([a]) == (32, "square")
-    with pytest.raises(ValueError, match="different inputs"):  # scored on one set of images, they would not agree
-        paired.main([str(a), str(b), "--data", str(tmp_path / "shared"), "--profile", "smoke"])
+    with pytest.raises(ValueError, match="different inputs"):  # one set of images cannot serve both
+        real_subset.run_input([a, b])
+    diff = paired.main([str(b), str(a), "--data", str(tmp_path / "shared"), "--profile", "smoke"])
+    for split in diff:  # each model on its own frame of the same faces
+        want = json.loads(full.read_text())["rows"]["scratch_cnn"][split]["mean"] - \
+            json.loads(square.read_text())["rows"]["scratch_cnn"][split]["mean"]
+        assert diff[split]["mean"] == pytest.approx(want)
     # each run, scored again on the images of its own frame, reproduces the benchmark's (a) accuracy
     setup = config.resolve(profile="smoke", data=str(tmp_path / "shared"), runs_dir=tmp_path / "runs")
     for path, run_dir, square_crop in ((square, a, True), (full, b, False)):
@@ -256,9 +261,12 @@ def test_paired_difference_of_two_saved_runs(bench, tmp_path):
         assert result[split]["low"] <= result[split]["mean"] <= result[split]["high"]
     same = paired.main([str(a), str(a), *common])["test"]
     assert same["mean"] == same["low"] == same["high"] == 0.0  # a model against itself: no difference at all
-    (other,) = run("scratch_cnn", extra=("--size", "48"))
-    with pytest.raises(ValueError, match="different inputs"):
-        paired.main([str(a), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), *common])
+    (other,) = run("scratch_cnn", extra=("--size", "48"))  # another input side: each scored on its own images
+    bigger = paired.main([str(tmp_path / "runs" / f"rs_{other.stem}_s0"), str(a), *common])
+    for split in bigger:
+        want = json.loads(other.read_text())["rows"]["scratch_cnn"][split]["mean"] - \
+            json.loads(plain.read_text())["rows"]["scratch_cnn"][split]["mean"]
+        assert bigger[split]["mean"] == pytest.approx(want)
 
 
 def test_inference_levers_of_saved_seeds(bench, tmp_path):
