@@ -26,7 +26,8 @@ def paired(run_a: Path, run_b: Path, setup: config.Setup) -> dict[str, dict[str,
     data = {key: load_splits(setup, img_size=key[0], square=key[1] == "square") for key in dict.fromkeys(inputs)}
     (a, da), (b, db) = ((train.load_model(run), data[key]) for run, key in zip((run_a, run_b), inputs))
     for split in test_splits(da):  # one image list, read at two sizes or frames
-        assert np.array_equal(da[split].y, db[split].y) and np.array_equal(da[split].identity, db[split].identity)
+        if not (np.array_equal(da[split].y, db[split].y) and np.array_equal(da[split].identity, db[split].identity)):
+            raise ValueError(f"the {split} faces of {run_a} and {run_b} differ: score runs of one data folder")
     return {split: metrics.paired_difference_ci(da[split].y.numpy(), train.predict(a, da[split]),
                                                 train.predict(b, db[split]), da[split].identity)
             for split in test_splits(da)}

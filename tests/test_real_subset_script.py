@@ -197,6 +197,7 @@ def test_load_splits_square_or_full_frame_of_the_aligned_images(bench, tmp_path)
     image = Image.open(Path(folder) / table["image_id"].iloc[0]).convert("RGB")  # 178 x 218
     want = {True: image.crop((0, 20, 178, 198)).resize((32, 32), Image.BILINEAR),  # the centre square
             False: image.resize((32, 32), Image.BILINEAR)}  # the whole frame, squeezed
+    assert not np.array_equal(np.asarray(want[True]), np.asarray(want[False]))  # the two frames differ here
     for square, im in want.items():
         x = splits.load_splits(setup, img_size=32, square=square)["train"].x[0].numpy()
         assert np.array_equal(x, np.asarray(im).transpose(2, 0, 1))
