@@ -48,7 +48,7 @@ from faceattr_nb.thresholds import apply_thresholds
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = "<!-- real_subset:begin -->", "<!-- real_subset:end -->"
-INPUT = "input.json"  # beside each run record: the input side and frame it was trained on
+INPUT = "input.json"  # beside each run record (which holds the input side): the frame it was trained on
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
         run = train.fit(stage, data["train"], data["val"], stage_cfg,
                         name=f"rs_{tag}_s{cfg.seed}{suffix}", setup=setup, progress=False,
                         resume=resume)
-        (run.path.parent / INPUT).write_text(json.dumps({"img_size": size, "frame": frame}) + "\n")
+        (run.path.parent / INPUT).write_text(json.dumps({"frame": frame}) + "\n")
         train_y = data["train"].y.numpy()
         kept = run.history.loc[run.history["val_loss"].idxmin()]  # the epoch fit keeps (lowest val loss)
         row = {"correct": {}, "summary": {}, "best_epoch": int(kept["epoch"]),
@@ -410,22 +410,22 @@ def main(argv: list[str] | None = None) -> list[Path]:
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
         if args.schedule:
             spec = dataclasses.replace(spec, train=dict(spec.train, schedule=args.schedule))
+        frame = "square" if spec.crops else args.frame  # FaceNet's crops have boxes of their own
         path = args.out / json_name(name, size, epochs, args.seeds, shift=args.shift,
                                     finetune_lr=spec.finetune_lr if args.finetune_lr else None,
                                     schedule=args.schedule, finetune_epochs=spec.finetune_epochs,
                                     finetune_bn=args.finetune_bn if spec.finetune_lr else None,
-                                    frame="square" if spec.crops else args.frame)
+                                    frame=frame)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue
-        key = (spec.crops, size, args.frame)
+        key = (spec.crops, size, frame)
         if key not in loaded:
-            loaded[key] = load_data(spec, setup, size, args.frame)
+            loaded[key] = load_data(spec, setup, size, frame)
         data = loaded[key]
         cfg = dataclasses.replace(base, epochs=epochs, **{k: v for k, v in spec.train.items()
                                                           if not (k == "batch_size" and args.batch_size)})
         t0 = time.perf_counter()
-        frame = "square" if spec.crops else args.frame
         result = benchmark(name, spec, data, cfg, size, args.seeds, setup, args.resume, tag=path.stem, frame=frame)
         record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
                   "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
