@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(str(e)) from None
     t0 = time.perf_counter()
     setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.runs[0].parent)
-    data = load_splits(setup, img_size=size, square=frame == "square")
+    data = load_splits(setup, img_size=size, square=frame == "square", splits=("val", "test", "test_b"))
     rows = score(predictions(args.runs, data, args.batch_size), data)
     name = args.name or args.runs[0].name.replace("_s0_", "_").removeprefix("rs_")
     command = "python benchmarks/inference_levers.py " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -201,6 +201,10 @@ def test_load_splits_square_or_full_frame_of_the_aligned_images(bench, tmp_path)
     for square, im in want.items():
         x = splits.load_splits(setup, img_size=32, square=square)["train"].x[0].numpy()
         assert np.array_equal(x, np.asarray(im).transpose(2, 0, 1))
+    only = splits.load_splits(setup, img_size=32, splits=("test", "test_b"))  # what re-scoring decodes
+    full = splits.load_splits(setup, img_size=32)
+    assert set(only) == {"test", "test_b"} and set(full) == {"train", "val", "test", "test_b"}
+    assert torch.equal(only["test_b"].x, full["test_b"].x)
 
 
 def test_chosen_table_takes_each_models_best_validation_row_not_its_best_test_row(bench):

@@ -76,8 +76,10 @@ def layout_size(setup: Setup, split: str) -> tuple[int, int] | None:
 
 
 def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
-                attrs: list[str] | None = None, skip_bad: bool = False, square: bool = True) -> dict[str, ImageCache]:
-    """Decoded caches {"train", "val", "test"[, "test_b"]} at ``img_size`` (default: the profile's).
+                attrs: list[str] | None = None, skip_bad: bool = False, square: bool = True,
+                splits: tuple[str, ...] | None = None) -> dict[str, ImageCache]:
+    """Decoded caches {"train", "val", "test"[, "test_b"]} at ``img_size`` (default: the profile's); with
+    ``splits``, only those of them that the data have (e.g. the test splits, to score saved models).
 
     ``square``: the centre square of each image (aligned CelebA: rows 20-197 of 218, losing the top of the hair
     and the neck); ``False``: the whole frame squeezed to a square.
@@ -88,7 +90,7 @@ def load_splits(setup: Setup, img_size: int | None = None, gray: bool = False,
     return {name: build_cache(table, folder, size, gray=gray, square=square, cache_dir=CACHE_DIR,
                               source=setup.source, attrs=attrs, workers=setup.profile.workers,
                               expect_size=layout_size(setup, name), skip_bad=skip_bad)
-            for name, (table, folder) in split_tables(setup).items()}
+            for name, (table, folder) in split_tables(setup).items() if splits is None or name in splits}
 
 
 def load_crops(setup: Setup, kind: str = "A", attrs: list[str] | None = None, size: int = 36,
