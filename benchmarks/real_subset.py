@@ -43,7 +43,7 @@ from results_md import replace_section  # benchmarks/results_md.py, beside this 
 from faceattr_nb import config, metrics, models, train
 from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.splits import load_crops, load_splits
-from faceattr_nb.models.lite0 import backbone_weights
+from faceattr_nb.models.lite import backbone_weights
 from faceattr_nb.thresholds import apply_thresholds
 
 HERE = Path(__file__).resolve().parent
@@ -75,12 +75,14 @@ BLAN = dict(ADAM, schedule="poly", power=1.0)
 FACENET = dict(batch_size=64, lr=3e-3, optimizer="adam", schedule="cosine", weight_decay=0.0, flip=False)
 BLAN_ARCH = dict(backbone="resnet18", width=0.5, lmim_hidden=128)                 # notebook 06, gpu_run.py
 LITE0 = dict(backbone="tf_efficientnet_lite0", pretrained=True)
+LITE2 = dict(backbone="tf_efficientnet_lite2", pretrained=True)  # Lite0 scaled up: ~1.6x its time at one size
 RANDOM, WHEEL = "alexnet_small, random", "tf_efficientnet_lite0, ImageNet"
 SPECS: dict[str, Spec] = {
     "scratch_cnn": Spec("scratch_cnn", {}, ADAM, "own CNN, random"),
     "facenet40": Spec("facenet", dict(attributes=ATTRIBUTES), FACENET, "FaceNet-40, 36 px gray crops, random",
                       size=36, crops=True),
     "lite0": Spec("xception", LITE0, ADAM, WHEEL, finetune_lr=1e-4),  # notebook 03: phase 2 at lr x 0.1
+    "lite2": Spec("xception", LITE2, ADAM, "tf_efficientnet_lite2, ImageNet", finetune_lr=1e-4, default=False),
     "xception_random": Spec("xception", dict(backbone="legacy_xception"), ADAM, "legacy_xception, random",
                             finetune_lr=1e-4, default=False),  # ~3x the time of all others together on a CPU
     "pse_baseline": Spec("pse_dmtl", dict(pse=None), PSE, RANDOM),

