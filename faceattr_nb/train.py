@@ -30,6 +30,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from faceattr_nb import distributed, metrics
+from faceattr_nb.cpu_memory import keep_freed_memory
 from faceattr_nb.data.loaders import ImageCache, batches
 from faceattr_nb.thresholds import apply_thresholds
 
@@ -179,6 +180,8 @@ def predict(model: nn.Module, cache: ImageCache, batch_size: int = 256,
     another output of logits to read (e.g. BLAN's "level_logits", (N, K, A))."""
     device = torch.device(device or next(model.parameters()).device)
     amp = device.type == "cuda" if amp is None else amp
+    if device.type == "cpu":
+        keep_freed_memory()  # 3-9x faster on the CPU (cpu_memory.py)
     model.eval()
     out = []
     for x, _ in batches(cache, batch_size, device=device):
@@ -294,6 +297,8 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     distributed.check_batch(cfg.batch_size)
     amp = device.type == "cuda" if cfg.amp is None else cfg.amp
     _check_before_training(train, val, test, run_dir)
+    if device.type == "cpu":
+        keep_freed_memory()  # ~3x faster steps on the CPU: no page faults on large tensors (cpu_memory.py)
 
     model.to(device)
     if device.type == "cuda":

@@ -1,0 +1,43 @@
+"""Freed memory kept for reuse on the CPU: no page-fault tax on large tensors.
+
+glibc's malloc (Linux) serves every block above 32 MiB with a fresh ``mmap``
+and gives it back to the kernel on ``free``. A CNN step on the CPU allocates
+and frees dozens of such activation tensors (one 3x3 stage of Lite0 at
+192 px, batch 64, holds 64 x 96 x 96 x 96 floats: 226 MB), so the kernel
+zero-fills every 4 KiB page of every one of them again, as a minor page
+fault, every step. Measured on this course's 2-core machine: a training step
+of Lite0 at 192 px, batch 64, took 5.7 s, 5.1 s of it in the kernel; with
+``keep_freed_memory()`` 1.7 s, with no kernel time after the first step.
+
+``keep_freed_memory()`` tells glibc (``mallopt``) to serve large blocks from
+its heap and keep what is freed there, so later steps reuse pages that are
+already mapped. The cost: the process keeps its peak memory instead of
+handing it back between steps. ``train.fit`` and ``train.predict`` call it on
+the CPU; it does nothing on other C libraries (macOS, Windows, musl) or when
+the environment variable ``FACEATTR_KEEP_FREED_MEMORY=0`` is set.
+"""
+import ctypes
+import ctypes.util
+import os
+import platform
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt parameters of glibc's malloc.h
+_done: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse (once per process); True when it is in effect."""
+    global _done
+    if _done is not None:
+        return _done
+    _done = False
+    if os.environ.get("FACEATTR_KEEP_FREED_MEMORY", "1") == "0" or platform.libc_ver()[0] != "glibc":
+        return _done
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return _done
+    # no mmap for large blocks (they come from the heap), and trim the heap's top back to the kernel only
+    # when 2 GiB are free there (mallopt takes a C int)
+    _done = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return _done
