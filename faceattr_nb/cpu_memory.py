@@ -5,9 +5,10 @@ and gives it back to the kernel on ``free``. A CNN step on the CPU allocates
 and frees dozens of such activation tensors (one 3x3 stage of Lite0 at
 192 px, batch 64, holds 64 x 96 x 96 x 96 floats: 226 MB), so the kernel
 zero-fills every 4 KiB page of every one of them again, as a minor page
-fault, every step. Measured on this course's 2-core machine: a training step
-of Lite0 at 192 px, batch 64, took 5.7 s, 5.1 s of it in the kernel; with
-``keep_freed_memory()`` 1.7 s, with no kernel time after the first step.
+fault, every step. On this course's 2-core machine ``benchmarks/cpu_memory.py``
+measured a training step of Lite0 at 192 px, batch 64, at 10.4 s (9.4 s of
+CPU time in the kernel) without ``keep_freed_memory()`` and 2.0 s with it
+(``benchmarks/RESULTS.md``, "CPU memory reuse").
 
 ``keep_freed_memory()`` tells glibc (``mallopt``) to serve large blocks from
 its heap and keep what is freed there, so later steps reuse pages that are
