@@ -75,7 +75,7 @@ BLAN = dict(ADAM, schedule="poly", power=1.0)
 FACENET = dict(batch_size=64, lr=3e-3, optimizer="adam", schedule="cosine", weight_decay=0.0, flip=False)
 BLAN_ARCH = dict(backbone="resnet18", width=0.5, lmim_hidden=128)                 # notebook 06, gpu_run.py
 LITE0 = dict(backbone="tf_efficientnet_lite0", pretrained=True)
-LITE2 = dict(backbone="tf_efficientnet_lite2", pretrained=True)  # Lite0 scaled up: ~1.6x its time at one size
+LITE2 = dict(backbone="tf_efficientnet_lite2", pretrained=True)  # Lite0 scaled up (models/lite.py)
 RANDOM, WHEEL = "alexnet_small, random", "tf_efficientnet_lite0, ImageNet"
 SPECS: dict[str, Spec] = {
     "scratch_cnn": Spec("scratch_cnn", {}, ADAM, "own CNN, random"),
