@@ -20,6 +20,8 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+from notebook_times import machine  # beside this script: CPU model and core count
+
 BEGIN, END = "<!-- cpu_memory:begin -->", "<!-- cpu_memory:end -->"
 
 
@@ -65,21 +67,11 @@ def measure(size: int, batch: int, steps: int, threads: int) -> dict:
     return {"keep_freed_memory": on, "first_step": rows[0], "later_steps": rows[1:], "predict": pred}
 
 
-def cpu_model() -> str:
-    """The processor's name from /proc/cpuinfo (else the machine type)."""
-    import platform
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.machine()
-
-
 def render(results: dict, args, when: str) -> str:
     mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
     lines = [BEGIN, "## CPU memory reuse: `benchmarks/cpu_memory.py`", "",
-             f"`{' '.join(['python', 'benchmarks/cpu_memory.py'] + sys.argv[1:])}`; {cpu_model()}, "
-             f"{os.cpu_count()} cores, {args.threads} torch threads, {when}. Notebook 03's model on Lite0, "
+             f"`{' '.join(['python', 'benchmarks/cpu_memory.py'] + sys.argv[1:])}`; {machine()}, "
+             f"{args.threads} torch threads, {when}. Notebook 03's model on Lite0, "
              f"{args.size} px, batch {args.batch}: seconds of wall time and of CPU time in user and kernel mode "
              f"(summed over threads), first training step apart, then the mean of the next {args.steps - 1}; "
              f"`train.predict` of {args.batch * 4} images. Off: `FACEATTR_KEEP_FREED_MEMORY=0`; "
