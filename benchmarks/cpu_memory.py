@@ -8,8 +8,10 @@ batch ``--batch``, ``--threads`` torch threads), times ``--steps`` training
 steps on one random batch (forward, losses, backward, Adam step) and one
 ``train.predict`` over ``--batch`` x 4 images, and reads the process's CPU
 time in user and kernel mode (``resource.getrusage``) for each. The first step
-is reported apart (the heap grows then). ``--results FILE`` writes the table to
-the section between the markers of FILE.
+is reported apart (the heap grows then). After the steps it reads the process's
+resident memory, calls ``cpu_memory.give_back_freed_memory()`` (what
+``train.fit`` does after its last epoch) and reads it again. ``--results FILE``
+writes the table to the section between the markers of FILE.
 """
 import argparse
 import json
@@ -23,6 +25,15 @@ from pathlib import Path
 from notebook_times import machine  # beside this script: CPU model and core count
 
 BEGIN, END = "<!-- cpu_memory:begin -->", "<!-- cpu_memory:end -->"
+
+
+def resident_gib() -> float:
+    """This process's resident memory in GiB (Linux's /proc; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except OSError:
+        return float("nan")
 
 
 def measure(size: int, batch: int, steps: int, threads: int) -> dict:
@@ -60,11 +71,15 @@ def measure(size: int, batch: int, steps: int, threads: int) -> dict:
 
     model.train()
     rows = [timed(step) for _ in range(steps)]
+    held = resident_gib()
+    cpu_memory.give_back_freed_memory()
+    resident = {"after_steps": held, "after_give_back": resident_gib()}
     n = batch * 4
     cache = ImageCache(torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8),
                        torch.zeros(n, 40, dtype=torch.uint8), [str(i) for i in range(n)], np.full(n, -1))
     pred = timed(lambda: train.predict(model, cache, batch_size=batch))
-    return {"keep_freed_memory": on, "first_step": rows[0], "later_steps": rows[1:], "predict": pred}
+    return {"keep_freed_memory": on, "first_step": rows[0], "later_steps": rows[1:], "predict": pred,
+            "resident_gib": resident}
 
 
 def render(results: dict, args, when: str) -> str:
@@ -75,13 +90,19 @@ def render(results: dict, args, when: str) -> str:
              f"{args.size} px, batch {args.batch}: seconds of wall time and of CPU time in user and kernel mode "
              f"(summed over threads), first training step apart, then the mean of the next {args.steps - 1}; "
              f"`train.predict` of {args.batch * 4} images. Off: `FACEATTR_KEEP_FREED_MEMORY=0`; "
-             "on: `cpu_memory.keep_freed_memory()` (what `train.fit` and `train.predict` do on the CPU).", "",
+             "on: `cpu_memory.keep_freed_memory()` (what `train.fit` and `train.predict` do on the CPU). "
+             "Resident memory of the process after the training steps, and after "
+             "`cpu_memory.give_back_freed_memory()` (what `train.fit` does after its last epoch; "
+             "it does nothing when off).", "",
              "| freed memory kept | first step: wall / user / kernel | later steps: wall / user / kernel "
-             "| predict: wall / user / kernel |", "|---|---|---|---|"]
+             "| predict: wall / user / kernel | resident GiB: after the steps / after giving back |",
+             "|---|---|---|---|---|"]
     for name, r in results.items():
         cell = lambda d: f"{d['wall']:.2f} / {d['user']:.2f} / {d['kernel']:.2f}"  # noqa: E731
         later = {k: mean(r["later_steps"], k) for k in ("wall", "user", "kernel")}
-        lines.append(f"| {name} | {cell(r['first_step'])} | {cell(later)} | {cell(r['predict'])} |")
+        rss = r["resident_gib"]
+        lines.append(f"| {name} | {cell(r['first_step'])} | {cell(later)} | {cell(r['predict'])} "
+                     f"| {rss['after_steps']:.2f} / {rss['after_give_back']:.2f} |")
     return "\n".join(lines + [END])
 
 

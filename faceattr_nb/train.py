@@ -30,7 +30,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from faceattr_nb import distributed, metrics
-from faceattr_nb.cpu_memory import keep_freed_memory
+from faceattr_nb.cpu_memory import give_back_freed_memory, keep_freed_memory
 from faceattr_nb.data.loaders import ImageCache, batches
 from faceattr_nb.thresholds import apply_thresholds
 
@@ -408,6 +408,8 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
 
+    if device.type == "cpu":
+        give_back_freed_memory()  # scoring, and the next model, need not live beside the training peak
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     run = None
