@@ -10,8 +10,8 @@ measured a training step of Lite0 at 192 px, batch 64, at 10.4 s (9.4 s of
 CPU time in the kernel) without ``keep_freed_memory()`` and 2.0 s with it
 (2026-12-04, commit 6df0f51), and at 3.7 s (2.9 s in the kernel) against
 1.9 s on a later run with 19 GiB of the 24 free (``benchmarks/RESULTS.md``,
-"CPU memory reuse"): what a fault costs depends on the machine's state, what
-``keep_freed_memory()`` saves is all of them.
+"CPU memory reuse"). What a fault costs depends on the machine's state;
+``keep_freed_memory()`` removes the faults themselves.
 
 ``keep_freed_memory()`` tells glibc (``mallopt``) to serve large blocks from
 its heap and keep what is freed there, so later steps reuse pages that are
