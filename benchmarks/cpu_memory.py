@@ -27,15 +27,6 @@ from notebook_times import machine  # beside this script: CPU model and core cou
 BEGIN, END = "<!-- cpu_memory:begin -->", "<!-- cpu_memory:end -->"
 
 
-def resident_gib() -> float:
-    """This process's resident memory in GiB (Linux's /proc; NaN elsewhere)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
-    except OSError:
-        return float("nan")
-
-
 def measure(size: int, batch: int, steps: int, threads: int) -> dict:
     """Wall, user and kernel seconds of each training step and of one predict, in this process."""
     import resource
@@ -71,9 +62,9 @@ def measure(size: int, batch: int, steps: int, threads: int) -> dict:
 
     model.train()
     rows = [timed(step) for _ in range(steps)]
-    held = resident_gib()
+    held = cpu_memory.resident_bytes() / 2**30
     cpu_memory.give_back_freed_memory()
-    resident = {"after_steps": held, "after_give_back": resident_gib()}
+    resident = {"after_steps": held, "after_give_back": cpu_memory.resident_bytes() / 2**30}
     n = batch * 4
     cache = ImageCache(torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8),
                        torch.zeros(n, 40, dtype=torch.uint8), [str(i) for i in range(n)], np.full(n, -1))

@@ -64,3 +64,12 @@ def give_back_freed_memory() -> bool:
     pages in once more, so call it between phases, not between steps.
     """
     return bool(_done and _libc is not None and _libc.malloc_trim(0))
+
+
+def resident_bytes() -> float:
+    """This process's resident memory in bytes, from Linux's ``/proc/self/statm`` (NaN without it)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return float("nan")

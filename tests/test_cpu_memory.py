@@ -29,12 +29,11 @@ glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is
 
 
 GIVE_BACK = """
-import json, os, torch
-from faceattr_nb.cpu_memory import give_back_freed_memory, keep_freed_memory
+import json, torch
+from faceattr_nb.cpu_memory import give_back_freed_memory, keep_freed_memory, resident_bytes
 
 def resident_mib():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return resident_bytes() / 2**20
 
 on = keep_freed_memory()
 held = [torch.ones(16 * 2**20) for _ in range(8)]  # 512 MiB alive at once, like a training step's peak
