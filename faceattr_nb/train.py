@@ -298,7 +298,7 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     amp = device.type == "cuda" if cfg.amp is None else cfg.amp
     _check_before_training(train, val, test, run_dir)
     if device.type == "cpu":
-        keep_freed_memory()  # ~5x faster steps of Lite0 at 192 px on the CPU (cpu_memory.py)
+        keep_freed_memory()  # Lite0 steps at 192 px 1.9-5x faster on the CPU, as measured (cpu_memory.py)
 
     model.to(device)
     if device.type == "cuda":
