@@ -164,6 +164,10 @@ def shift_domains(setup, img_size: int | None = None, lfwa_root: str | Path | No
         return {name: {k: v for k, v in caches.items() if k != "test_b"},
                 "LFWA": data_splits.load_splits(other, img_size)}
     if setup.source == "real-subset":
+        if "test_b" not in caches:
+            raise ValueError(f"the real-subset folder {setup.data_root} has no unaligned crops "
+                             "(celeba_images/Trung-Jeager-2019_validation/), the second domain: add them, or pass "
+                             "lfwa_root= (a folder with lfw_att_40.mat, see data/README.md)")
         return {"CelebA aligned": {k: caches[k] for k in ("train", "val", "test")},
                 "CelebA unaligned crops": {"test": caches["test_b"]}}
     if setup.source == "synthetic":

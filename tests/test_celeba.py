@@ -299,6 +299,23 @@ def test_real_subset_folder_goes_through_the_manifest(tmp_path, monkeypatch):
     assert len(celeba.real_subset(tmp_path, missing="skip")["val"][0]) == 1
 
 
+def test_real_subset_without_crops_warns_and_keeps_the_aligned_splits(tmp_path, monkeypatch):
+    manifest = ("000002.jpg", "000004.jpg", "000007.jpg", "000008.jpg", "000010.jpg", "000012.jpg")
+    monkeypatch.setattr(celeba, "course_subset_ids", lambda: manifest)
+    root = fake_real_subset(tmp_path, manifest)
+    crops = root / "celeba_images" / celeba.REAL_SUBSET["test_b"][0]
+    for f in crops.iterdir():
+        f.unlink()
+    crops.rmdir()
+    with pytest.warns(UserWarning, match="no unaligned test crops.*aligned test faces \\(a\\) only"):
+        parts = celeba.real_subset(root)
+    assert sorted(parts) == ["test", "train", "val"] and len(parts["test"][0]) == 2
+    aligned = root / "celeba_images" / celeba.REAL_SUBSET["train"][0]
+    aligned.rename(root / "elsewhere")  # the aligned faces are required
+    with pytest.raises(FileNotFoundError, match="real-subset image folder .*Nikhil4902_CelebA_Dataset does not"):
+        celeba.real_subset(root)
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "celeba_images").is_dir(), reason="no ../shared/data/celeba_images")
 def test_real_subset_tables_are_the_manifest():
     parts = celeba.real_subset(SHARED_DATA)

@@ -102,6 +102,9 @@ def test_shift_domains_on_the_real_subset_and_with_lfwa(tmp_path, monkeypatch):
     assert seen[-1] == ("lfwa", tmp_path / "lfwa")
     with pytest.raises(ValueError, match="lfwa_root"):
         experiments.shift_domains(replace(setup, source="celeba"))
+    monkeypatch.setattr(splits, "load_splits", lambda setup, img_size=None: {"train": 1, "val": 2, "test": 3})
+    with pytest.raises(ValueError, match="has no unaligned crops .*Trung-Jeager-2019_validation.*lfwa_root"):
+        experiments.shift_domains(setup)  # a real-subset folder without its crops
 
 
 def test_a_trained_model_is_reused_and_train_on_limits_training(domains, tmp_path, monkeypatch):

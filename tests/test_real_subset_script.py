@@ -92,6 +92,22 @@ def test_results_md_section_is_rebuilt_between_the_markers_only(bench):
     assert sum(line.startswith("| scratch_cnn |") for line in table(md)) == 1
 
 
+def test_another_results_folder_gets_a_section_of_its_own(bench, tmp_path):
+    run, md = bench
+    run("scratch_cnn")
+    before = md.read_text()
+    main = before[before.index(real_subset.BEGIN):before.index(real_subset.END)]
+    run("pse_baseline", extra=("--out", str(tmp_path / "gpu"), "--section", "real_subset_gpu"))  # e.g. on a GPU
+    text = md.read_text()
+    assert text.startswith(before.rstrip("\n")) and main in text  # the main section and the rest as they were
+    begin, end = real_subset.markers("real_subset_gpu")
+    assert begin == "<!-- real_subset_gpu:begin -->" and text.count(begin) == text.count(end) == 1
+    section = text[text.index(begin):text.index(end)]
+    assert text.endswith(end + "\n")  # appended after them
+    assert f"## Every model on the real subset, the runs in `{(tmp_path / 'gpu').resolve()}`" in section
+    assert "| pse_baseline |" in section and "| scratch_cnn |" not in section
+
+
 def test_val_accuracy_is_that_of_the_kept_epoch(bench, tmp_path):
     run, md = bench
     (path,) = run("scratch_cnn", extra=("--epochs", "3"))

@@ -371,8 +371,10 @@ def real_subset(shared_data_root: str | Path, missing: str = "error") -> dict[st
     list_attr_celeba.txt; "train", "val", "test" are the course subset
     (``select_subset(table, "course")``, the same ids as on a full CelebA) by
     official partition, checked in its aligned image folder (``missing`` as
-    in ``verify_images``); "test_b" is every unaligned crop. Used in
-    notebooks that report real-subset results.
+    in ``verify_images``); "test_b" is every unaligned crop. The crops are an
+    extra test set: a folder without them gives no "test_b" and a warning
+    (the aligned images are required). Used in notebooks that report
+    real-subset results.
     """
     root = Path(shared_data_root).expanduser()
     table = read_annotations(root / "celeba_annotations")
@@ -381,6 +383,11 @@ def real_subset(shared_data_root: str | Path, missing: str = "error") -> dict[st
     out = {}
     for name, (folder, partition) in REAL_SUBSET.items():
         image_dir = root / "celeba_images" / folder
+        if partition is None and not image_dir.is_dir():
+            warnings.warn(f"no unaligned test crops: {image_dir} does not exist, so results are on the aligned "
+                          f"test faces (a) only; put the crops in celeba_images/{folder}/ for (b); {HELP}",
+                          stacklevel=2)
+            continue
         if not image_dir.is_dir():
             raise FileNotFoundError(f"real-subset image folder {image_dir} does not exist; expected "
                                     f"celeba_images/{folder}/ beside celeba_annotations/; {HELP}")
