@@ -325,3 +325,14 @@ def test_inference_levers_of_saved_seeds(bench, tmp_path):
     with pytest.raises(SystemExit, match="different inputs"):
         inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), "--data",
                                str(tmp_path / "shared"), "--profile", "smoke", "--out", str(tmp_path / "levers")])
+
+
+@pytest.mark.parametrize("section", ["real_subset", "real_subset_gpu"])
+def test_committed_results_md_tables_are_those_of_the_committed_json_files(section):
+    """No hand-edited number: each real-subset section of RESULTS.md is what its JSON files render."""
+    repo = Path(real_subset.__file__).resolve().parents[1]
+    folder = repo / "benchmarks" / "results" / section
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    assert records, f"no JSON files in {folder}"
+    expected = real_subset.render(records, f"benchmarks/results/{section}/", real_subset.markers(section))
+    assert expected in (repo / "benchmarks" / "RESULTS.md").read_text()
