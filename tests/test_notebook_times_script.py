@@ -55,3 +55,11 @@ def test_keep_runs_leaves_the_earlier_notebooks_runs_in_place(tmp_path, monkeypa
     assert kept.exists()
     notebook_times.main(["--out", str(tmp_path), "--only", "no_such_notebook", "--keep-data"])
     assert not kept.exists()  # a student's first run starts from an empty runs folder
+
+
+def test_committed_results_md_table_is_that_of_the_committed_json_files():
+    """No hand-edited time: the RESULTS.md section is what benchmarks/results/notebook_times/ renders."""
+    repo = Path(notebook_times.__file__).resolve().parents[1]
+    folder = repo / "benchmarks" / "results" / "notebook_times"
+    records = [json.loads((folder / f).read_text()) for f in ("cpu_generated.json", "cpu_real_subset.json")]
+    assert notebook_times.render(records) in (repo / "benchmarks" / "RESULTS.md").read_text()

@@ -336,3 +336,10 @@ def test_committed_results_md_tables_are_those_of_the_committed_json_files(secti
     assert records, f"no JSON files in {folder}"
     expected = real_subset.render(records, f"benchmarks/results/{section}/", real_subset.markers(section))
     assert expected in (repo / "benchmarks" / "RESULTS.md").read_text()
+
+
+def test_committed_inference_levers_section_is_that_of_the_committed_json_files():
+    repo = Path(inference_levers.__file__).resolve().parents[1]
+    records = [json.loads(p.read_text()) for p in sorted((repo / "benchmarks" / "results" / "inference_levers")
+                                                         .glob("*.json"))]
+    assert records and inference_levers.render(records) in (repo / "benchmarks" / "RESULTS.md").read_text()
