@@ -7,7 +7,8 @@ of one spec; all at one input size. Each is scored on (a) the aligned official-t
 unaligned crops, as trained and with
 - flip: the mean of the probabilities on each face and on its mirror image (the flip the models were
   trained with, as test-time augmentation);
-- mean of seeds: the mean of the runs' probabilities (an ensemble; with two runs or more);
+- mean of seeds: the mean of the runs' probabilities (an ensemble; with two runs or more; runs of several
+  specs at one input size, e.g. Lite0's and Lite2's seeds, are named by spec and their mean is "mean of N runs");
 - thresholds tuned on val: one threshold per attribute maximising accuracy on the official-val images
   (``thresholds.tune_thresholds``), frozen, then applied to the test faces (notebook 07's method).
 Every row: mean accuracy with its 95 % bootstrap interval over test identities, and its difference from the
@@ -17,6 +18,7 @@ OUT/<name>.json and rebuilds the section between the markers of RESULTS.md from 
 import argparse
 import dataclasses
 import json
+import re
 import shlex
 import sys
 import time
@@ -35,23 +37,34 @@ from faceattr_nb.thresholds import apply_thresholds, tune_thresholds
 BEGIN, END = "<!-- inference_levers:begin -->", "<!-- inference_levers:end -->"
 
 
+def spec_of(run: Path) -> str:
+    """The spec a run folder of real_subset.py belongs to: 'lite2' of 'rs_lite2_192px_..._s0_finetune'."""
+    return re.sub(r"_\d+px.*$", "", run.name.removeprefix("rs_"))
+
+
 def predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str, dict[str, np.ndarray]]:
     """{variant: {split: probs (N, A)}} on val and the test splits: each run as trained and flipped, then the
-    mean of the runs' probabilities (both ways) when there are several."""
+    mean of the runs' probabilities (both ways) when there are several. Runs of one spec are named by their
+    seed ("seed 0"), runs of several specs by spec and seed ("lite2 seed 0"), and their mean "mean of N runs"."""
     splits = ["val", *test_splits(data)]
+    mixed = len({spec_of(run) for run in runs}) > 1
     out, members = {}, {"": [], ", flip": []}
     for run in runs:
         model = train.load_model(run)
         seed = json.loads((run / "record.json").read_text())["config"]["seed"]
+        label = f"{spec_of(run)} seed {seed}" if mixed else f"seed {seed}"
+        if label in out:
+            raise SystemExit(f"two runs would both be '{label}' ({run}): give runs of different seeds or specs")
         plain = {s: train.predict(model, data[s], batch_size) for s in splits}
         mirror = {s: train.predict(model, dataclasses.replace(data[s], x=data[s].x.flip(-1)), batch_size)
                   for s in splits}
         for flip, p in (("", plain), (", flip", {s: (plain[s] + mirror[s]) / 2 for s in splits})):
-            out[f"seed {seed}{flip}"] = p
+            out[f"{label}{flip}"] = p
             members[flip].append(p)
     if len(runs) > 1:
         for flip, ps in members.items():
-            out[f"mean of {len(runs)} seeds{flip}"] = {s: np.mean([p[s] for p in ps], axis=0) for s in splits}
+            out[f"mean of {len(runs)} {'runs' if mixed else 'seeds'}{flip}"] = {
+                s: np.mean([p[s] for p in ps], axis=0) for s in splits}
     return out
 
 

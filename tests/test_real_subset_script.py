@@ -343,3 +343,23 @@ def test_committed_inference_levers_section_is_that_of_the_committed_json_files(
     records = [json.loads(p.read_text()) for p in sorted((repo / "benchmarks" / "results" / "inference_levers")
                                                          .glob("*.json"))]
     assert records and inference_levers.render(records) in (repo / "benchmarks" / "RESULTS.md").read_text()
+
+
+def test_inference_levers_of_two_specs_name_each_run_and_compare_with_the_first_given(bench, tmp_path):
+    run, md = bench
+    (cnn,) = run("scratch_cnn")
+    (pse,) = run("pse_baseline")
+    runs = [tmp_path / "runs" / f"rs_{path.stem}_s0" for path in (pse, cnn)]  # both seed 0, same input side
+    record = inference_levers.main([*map(str, runs), "--data", str(tmp_path / "shared"), "--profile", "smoke",
+                                    "--out", str(tmp_path / "levers"), "--results-md", str(md)])
+    rows = {(r["variant"], r["thresholds"]): r for r in record["rows"]}
+    assert list(dict.fromkeys(v for v, _ in rows)) == [
+        "pse_baseline seed 0", "pse_baseline seed 0, flip", "scratch_cnn seed 0", "scratch_cnn seed 0, flip",
+        "mean of 2 runs", "mean of 2 runs, flip"]
+    for spec, path in (("pse_baseline", pse), ("scratch_cnn", cnn)):  # neither run hides the other
+        trained = json.loads(path.read_text())["rows"][spec]["test"]["mean"]
+        assert rows[(f"{spec} seed 0", "0.5")]["test"]["mean"] == pytest.approx(trained)
+    assert rows[("pse_baseline seed 0", "0.5")]["test_diff"]["mean"] == 0.0  # the first run given is the reference
+    with pytest.raises(SystemExit, match="two runs would both be 'seed 0'"):
+        inference_levers.main([str(runs[1]), str(runs[1]), "--data", str(tmp_path / "shared"), "--profile",
+                               "smoke", "--out", str(tmp_path / "levers2"), "--results-md", str(md)])
