@@ -330,12 +330,9 @@ def test_inference_levers_of_saved_seeds(bench, tmp_path):
 @pytest.mark.parametrize("section", ["real_subset", "real_subset_gpu"])
 def test_committed_results_md_tables_are_those_of_the_committed_json_files(section):
     """No hand-edited number: each real-subset section of RESULTS.md is what its JSON files render."""
-    repo = Path(real_subset.__file__).resolve().parents[1]
-    folder = repo / "benchmarks" / "results" / section
-    records = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-    assert records, f"no JSON files in {folder}"
-    expected = real_subset.render(records, f"benchmarks/results/{section}/", real_subset.markers(section))
-    assert expected in (repo / "benchmarks" / "RESULTS.md").read_text()
+    folder = real_subset.HERE / "results" / section
+    assert list(folder.glob("*.json")), f"no JSON files in {folder}"
+    assert real_subset.section_text(folder, section) in (real_subset.HERE / "RESULTS.md").read_text()
 
 
 def test_committed_inference_levers_section_is_that_of_the_committed_json_files():
