@@ -262,7 +262,8 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/", 
              "Training: optimizer, peak learning rate (the "
              "fine-tuning phase of a transfer model: its own) and schedule; 'BatchNorm on faces': "
              "phase 2 re-estimated the BatchNorm statistics on faces (`--finetune-bn faces`) instead of keeping "
-             "ImageNet's. Val accuracy: mean accuracy on the "
+             "ImageNet's; 'stochastic depth 0.2': phase 2 skipped residual blocks at random up to that rate "
+             "(`--drop-path`). Val accuracy: mean accuracy on the "
              "official-val images at the kept epoch, what a run is chosen by (runs before 2026-12-03 did not record "
              "it: '-'). Wall time: the whole row's command for "
              "that spec (every seed, both phases of a transfer model, scoring).", ""]
@@ -313,7 +314,9 @@ def recipe(record: dict, finetune: bool = False) -> str:
     cfg = record["train_config"]
     lr = record["finetune_lr"] if finetune and record.get("finetune_lr") else cfg["lr"]
     bn = ", BatchNorm on faces" if finetune and record.get("finetune_bn") == "faces" else ""
-    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}"
+    dp = record.get("create_kwargs", {}).get("drop_path_rate")
+    depth = f", stochastic depth {dp:g}" if finetune and dp and record.get("finetune_bn") == "faces" else ""
+    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}"
 
 
 def fmt(ci: dict | None) -> str:
@@ -364,6 +367,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="phase-2 epochs of the transfer specs (default: --epochs, as phase 1)")
     ap.add_argument("--schedule", choices=train.SCHEDULES, default=None,
                     help="learning-rate schedule of every phase instead of the spec's (default: the spec's)")
+    ap.add_argument("--drop-path", type=float, default=None,
+                    help="stochastic depth rate of the transfer specs' backbone, active in phase 2 with "
+                         "--finetune-bn faces (EfficientNet's ImageNet training used 0.2; default: off)")
     ap.add_argument("--shift", type=int, default=0,
                     help="random translation of training images by up to N pixels, a regulariser (default: off)")
     ap.add_argument("--frame", choices=("square", "full"), default="square",
@@ -386,18 +392,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
               schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None,
-              frame: str = "square") -> str:
+              frame: str = "square", drop_path: float | None = None) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
     another's (``frame``: "_full" for the whole frame; ``finetune_lr``, ``schedule``, ``finetune_epochs`` and
     ``finetune_bn``: only when set on the command line; the spec's own have no suffix; a phase 2 of its own
-    length reads '3+6ep'). The stem also names the run records (``run_seed``)."""
+    length reads '3+6ep'; ``drop_path``: '_dp0.2'). The stem also names the run records (``run_seed``)."""
     full = "_full" if frame == "full" else ""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
     scheduled = f"_{schedule}" if schedule else ""
     phase2 = f"+{finetune_epochs}" if finetune_epochs else ""
     bn = f"_bn{finetune_bn}" if finetune_bn else ""
-    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}_{epochs}{phase2}ep_{seeds}seeds.json"
+    dp = f"_dp{drop_path:g}" if drop_path else ""
+    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}{dp}_{epochs}{phase2}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
@@ -413,6 +420,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
     """Run the chosen specs, write one JSON each, rebuild the RESULTS.md section; the JSON paths."""
     args = parse(argv)
     names = chosen(args.models)
+    if args.drop_path:
+        without = [n for n in names if SPECS[n].model != "xception"]
+        if without:
+            raise SystemExit(f"--drop-path applies to the transfer specs (lite0, lite2, xception_random), not to "
+                             f"{', '.join(without)}: run those without it")
     if args.threads:
         torch.set_num_threads(args.threads)
     setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.runs)
@@ -428,6 +440,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
             given = dict(finetune_lr=args.finetune_lr, finetune_epochs=args.finetune_epochs,
                          finetune_bn=args.finetune_bn)
             spec = dataclasses.replace(spec, **{k: v for k, v in given.items() if v})
+        if args.drop_path:
+            spec = dataclasses.replace(spec, kwargs=dict(spec.kwargs, drop_path_rate=args.drop_path))
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
         if args.schedule:
             spec = dataclasses.replace(spec, train=dict(spec.train, schedule=args.schedule))
@@ -436,7 +450,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
                                     finetune_lr=spec.finetune_lr if args.finetune_lr else None,
                                     schedule=args.schedule, finetune_epochs=spec.finetune_epochs,
                                     finetune_bn=args.finetune_bn if spec.finetune_lr else None,
-                                    frame=frame)
+                                    frame=frame, drop_path=args.drop_path)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue

@@ -267,6 +267,39 @@ def test_finetune_bn_decides_whether_batchnorm_learns_the_faces_in_phase_2(stats
     assert real_subset.json_name("lite0", 160, 3, 1, finetune_bn=stats) == f"lite0_160px_bn{stats}_3ep_1seeds.json"
 
 
+@pytest.mark.parametrize("stats, active", [("imagenet", False), ("faces", True)])
+def test_drop_path_skips_blocks_in_a_phase_2_that_learns_batchnorm_only(stats, active):
+    spec = dataclasses.replace(real_subset.SPECS["lite0"], finetune_bn=stats,
+                               kwargs=dict(real_subset.SPECS["lite0"].kwargs, drop_path_rate=0.2))
+    stages = real_subset.phases(spec, models.create(spec.model, **spec.kwargs), train.TrainConfig(epochs=3))
+
+    def skips_blocks(stage) -> set[bool]:
+        stage.train()  # what fit does at the start of every epoch
+        return {m.training for m in stage.backbone.modules() if type(m).__name__ == "DropPath"}
+
+    _, frozen, _ = next(stages)
+    assert skips_blocks(frozen) == {False}  # phase 1: the frozen base runs in inference mode
+    _, tuned, _ = next(stages)
+    assert skips_blocks(tuned) == {active}
+    record = {"train_config": dataclasses.asdict(train.TrainConfig()), "finetune_lr": spec.finetune_lr,
+              "finetune_bn": stats, "create_kwargs": spec.kwargs}
+    assert real_subset.recipe(record, finetune=True).endswith(", stochastic depth 0.2") == active
+    assert "stochastic depth" not in real_subset.recipe(record)  # the frozen phase's row
+    assert real_subset.json_name("lite0", 160, 3, 1, finetune_bn=stats, drop_path=0.2) == \
+        f"lite0_160px_bn{stats}_dp0.2_3ep_1seeds.json"
+
+
+def test_drop_path_run_records_the_rate_and_refuses_specs_without_a_timm_base(bench):
+    run, md = bench
+    (path,) = run("lite0", extra=("--drop-path", "0.1", "--finetune-bn", "faces"))
+    record = json.loads(path.read_text())
+    assert path.name == "lite0_32px_bnfaces_dp0.1_1ep_1seeds.json" and record["create_kwargs"]["drop_path_rate"] == 0.1
+    rows = {line.split(" | ")[0][2:]: line for line in table(md) if line.startswith("| lite0_")}
+    assert "stochastic depth 0.1 |" in rows["lite0_finetune"] and "stochastic depth" not in rows["lite0_frozen"]
+    with pytest.raises(SystemExit, match="scratch_cnn"):
+        run("lite0", "scratch_cnn", extra=("--drop-path", "0.1"))
+
+
 def test_paired_difference_of_two_saved_runs(bench, tmp_path):
     run, _ = bench
     (plain,) = run("scratch_cnn")

@@ -84,6 +84,20 @@ def test_xception_head_is_gap_dropout_dense40():
     assert model(torch.zeros(2, 3, 48, 48))["features"].shape == (2, model.backbone.num_features)
 
 
+def test_drop_path_rate_skips_residual_blocks_in_training_only():
+    model = tiny_xception(backbone="tf_efficientnet_lite0", drop_rate=0.0, drop_path_rate=0.3)
+    rates = [m.drop_prob for m in model.backbone.modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) == pytest.approx(0.3, abs=0.02) and rates == sorted(rates)  # deeper, more often
+    x = torch.randn(4, 3, 32, 32)
+    model.eval()
+    torch.testing.assert_close(model(x)["logits"], model(x)["logits"])  # inference: every block runs
+    model.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(model(x)["logits"], model(x)["logits"])  # training: other blocks each pass
+    with pytest.raises(ValueError, match="no stochastic depth"):
+        tiny_xception(backbone="legacy_xception", drop_path_rate=0.2)
+
+
 def test_backbone_with_a_hidden_head_layer():
     model = tiny_xception(backbone="mobilenetv3_small_050")  # pools 288 channels, then a 1024-unit layer
     assert model.fc.in_features == 1024

@@ -34,6 +34,12 @@ the Keras Xception); ``pretrained=True`` downloads timm's ImageNet weights
 network), ``weights=PATH`` loads a local file through timm's
 ``pretrained_cfg_overlay=dict(file=PATH)``, and with neither the backbone is
 random, which is training from scratch, not transfer (a warning says so).
+``drop_path_rate`` turns on the backbone's stochastic depth (Huang et al.,
+"Deep Networks with Stochastic Depth", ECCV 2016): in training, each residual
+block is skipped for a whole image with a probability that grows with depth up
+to the rate. EfficientNet's ImageNet weights were trained with 0.2. It acts
+only while the backbone is in training mode: not in a frozen phase 1, nor in a
+phase 2 that keeps the ImageNet BatchNorm statistics (``bn_eval=True``).
 Used in notebook 03.
 """
 from pathlib import Path
@@ -47,20 +53,29 @@ from faceattr_nb.models.losses import bce_per_attr
 from faceattr_nb.models.registry import register
 
 
-def create_backbone(name: str, pretrained: bool = False, weights: str | Path | None = None) -> nn.Module:
-    """timm ``name`` without its classifier (num_classes=0): images -> (B, C) after global average pooling."""
-    return timm_backbone(name, pretrained, weights, random_note="this is training from scratch, not transfer "
-                         "learning", num_classes=0, global_pool="avg")
+def create_backbone(name: str, pretrained: bool = False, weights: str | Path | None = None,
+                    drop_path_rate: float = 0.0) -> nn.Module:
+    """timm ``name`` without its classifier (num_classes=0): images -> (B, C) after global average pooling;
+    ``drop_path_rate`` > 0: stochastic depth, for timm models that have it (ValueError for the others)."""
+    extra = {"drop_path_rate": drop_path_rate} if drop_path_rate else {}
+    try:
+        return timm_backbone(name, pretrained, weights, random_note="this is training from scratch, not transfer "
+                             "learning", num_classes=0, global_pool="avg", **extra)
+    except TypeError as err:
+        if extra and "drop_path_rate" in str(err):
+            raise ValueError(f"timm's {name!r} has no stochastic depth: use drop_path_rate=0 with it") from err
+        raise
 
 
 class XceptionTransfer(nn.Module):
     """Section 4.2: pretrained base -> global average pooling -> dropout -> dense(40), sigmoid."""
 
     def __init__(self, backbone: str = "legacy_xception", pretrained: bool = False,
-                 weights: str | Path | None = None, num_attrs: int = 40, drop_rate: float = 0.2):
+                 weights: str | Path | None = None, num_attrs: int = 40, drop_rate: float = 0.2,
+                 drop_path_rate: float = 0.0):
         super().__init__()
         self.backbone_name = backbone
-        self.backbone = create_backbone(backbone, pretrained, weights)  # checks the name too
+        self.backbone = create_backbone(backbone, pretrained, weights, drop_path_rate)  # checks the name too
         self.dropout = nn.Dropout(drop_rate)
         # (B, C) width: num_features, or the hidden head layer some timm models keep (MobileNetV3: 1024)
         self.num_features = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
@@ -120,6 +135,6 @@ class XceptionTransfer(nn.Module):
 
 @register("xception")
 def xception(backbone: str = "legacy_xception", pretrained: bool = False, weights: str | Path | None = None,
-             num_attrs: int = 40, drop_rate: float = 0.2) -> XceptionTransfer:
+             num_attrs: int = 40, drop_rate: float = 0.2, drop_path_rate: float = 0.0) -> XceptionTransfer:
     """The report's transfer model; any timm backbone name (tests use a tiny one)."""
-    return XceptionTransfer(backbone, pretrained, weights, num_attrs, drop_rate)
+    return XceptionTransfer(backbone, pretrained, weights, num_attrs, drop_rate, drop_path_rate)
