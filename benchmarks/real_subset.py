@@ -15,19 +15,23 @@ resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
 Each spec writes
-OUT/<spec>_<size>px[_full][_shift<N>][_ft<lr>][_<schedule>][_bn<stats>]_<epochs>[+<N>]ep_<n>seeds.json
+OUT/<spec>_<size>px[_full][_shift<N>][_ft<lr>][_<schedule>][_bn<stats>][_dp<rate>][_kd<N>-<digest>]_<epochs>[+<N>]ep_<n>seeds.json
 (results, the validation accuracy of the kept epoch, config, wall time,
 machine, date, command; ``json_name``: --frame, --shift, --finetune-lr,
---schedule, --finetune-bn and --finetune-epochs runs get rows of their own);
+--schedule, --finetune-bn, --drop-path, --teacher and --finetune-epochs runs
+get rows of their own);
 then the section between the markers of RESULTS.md is rebuilt from every JSON
 file in OUT, and the rest of the file is left as it was (``--section NAME``
 with an OUT of its own: another section, e.g. the runs on a GPU at the papers'
 input sizes). ``--frame full``
 trains and scores on the whole 178x218 frame (hair and neck) instead of its
-centre square.
+centre square. ``--teacher RUN [RUN ...]`` distils saved runs (their mean
+probabilities on the training faces, ``faceattr_nb/distill.py``) into each
+seed of a transfer spec.
 """
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -42,7 +46,7 @@ import numpy as np
 import torch
 from results_md import replace_section  # benchmarks/results_md.py, beside this script
 
-from faceattr_nb import config, metrics, models, train
+from faceattr_nb import config, distill, metrics, models, train
 from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.splits import load_crops, load_splits
 from faceattr_nb.models.lite import backbone_weights
@@ -182,6 +186,26 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
     return out, weights
 
 
+def distilled(data: dict, teachers: list[Path], weight: float, size: int, frame: str) -> tuple[dict, dict]:
+    """``data`` whose training split has the ``teachers``' soft targets (``distill.with_soft_targets``), and what
+    the JSON record keeps of them; SystemExit for teachers trained on another input than ``size`` and ``frame``."""
+    try:
+        seen = run_input(teachers)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"--teacher: {err}") from err
+    if seen != (size, frame):
+        raise SystemExit(f"--teacher: the runs were trained on {seen[0]} px ({seen[1]}), this run is {size} px "
+                         f"({frame}): give teachers of the same input, or --size/--frame as theirs")
+    t0 = time.perf_counter()
+    probs = distill.teacher_probs([train.load_model(t) for t in teachers], data["train"])
+    info = {"teachers": [Path(t).name for t in teachers], "teacher_weight": weight,
+            "teacher_train_agreement": distill.agreement(data["train"], probs),
+            "teacher_seconds": time.perf_counter() - t0}
+    print(f"teachers: {len(teachers)} runs agree with {100 * info['teacher_train_agreement']:.2f} % of the training "
+          f"labels ({info['teacher_seconds']:.0f} s)", flush=True)
+    return dict(data, train=distill.with_soft_targets(data["train"], probs, weight)), info
+
+
 def run_input(runs: list[Path]) -> tuple[int, str]:
     """The input side and frame that every one of ``runs`` (run folders of this script) was trained on, to score
     them again on the same images; ValueError when they differ. Folders without ``input.json`` (runs before
@@ -263,7 +287,8 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/", 
              "fine-tuning phase of a transfer model: its own) and schedule; 'BatchNorm on faces': "
              "phase 2 re-estimated the BatchNorm statistics on faces (`--finetune-bn faces`) instead of keeping "
              "ImageNet's; 'stochastic depth 0.2': phase 2 skipped residual blocks at random up to that rate "
-             "(`--drop-path`). Val accuracy: mean accuracy on the "
+             "(`--drop-path`); 'distilled from N runs': trained on the mean probabilities of N saved runs on the "
+             "training faces instead of the labels (`--teacher`). Val accuracy: mean accuracy on the "
              "official-val images at the kept epoch, what a run is chosen by (runs before 2026-12-03 did not record "
              "it: '-'). Wall time: the whole row's command for "
              "that spec (every seed, both phases of a transfer model, scoring).", ""]
@@ -316,7 +341,11 @@ def recipe(record: dict, finetune: bool = False) -> str:
     bn = ", BatchNorm on faces" if finetune and record.get("finetune_bn") == "faces" else ""
     dp = record.get("create_kwargs", {}).get("drop_path_rate")
     depth = f", stochastic depth {dp:g}" if finetune and dp and record.get("finetune_bn") == "faces" else ""
-    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}"
+    teachers = record.get("teachers")
+    weight = record.get("teacher_weight", 1.0)
+    kd = (f", distilled from {len(teachers)} runs" + (f" (weight {weight:g})" if weight != 1 else "")
+          if teachers else "")
+    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}{kd}"
 
 
 def fmt(ci: dict | None) -> str:
@@ -370,6 +399,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--drop-path", type=float, default=None,
                     help="stochastic depth rate of the transfer specs' backbone, active in phase 2 with "
                          "--finetune-bn faces (EfficientNet's ImageNet training used 0.2; default: off)")
+    ap.add_argument("--teacher", type=Path, nargs="+", default=None,
+                    help="run folders of this script (same input size and frame) whose mean probabilities on the "
+                         "training faces, each with its mirror image, are the training targets of the transfer "
+                         "specs: knowledge distillation (default: the labels)")
+    ap.add_argument("--teacher-weight", type=float, default=1.0,
+                    help="with --teacher: targets = w * teacher + (1 - w) * labels (default: %(default)s)")
     ap.add_argument("--shift", type=int, default=0,
                     help="random translation of training images by up to N pixels, a regulariser (default: off)")
     ap.add_argument("--frame", choices=("square", "full"), default="square",
@@ -392,11 +427,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
               schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None,
-              frame: str = "square", drop_path: float | None = None) -> str:
+              frame: str = "square", drop_path: float | None = None, teachers: list[Path] | None = None,
+              teacher_weight: float = 1.0) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
     another's (``frame``: "_full" for the whole frame; ``finetune_lr``, ``schedule``, ``finetune_epochs`` and
     ``finetune_bn``: only when set on the command line; the spec's own have no suffix; a phase 2 of its own
-    length reads '3+6ep'; ``drop_path``: '_dp0.2'). The stem also names the run records (``run_seed``)."""
+    length reads '3+6ep'; ``drop_path``: '_dp0.2'; ``teachers``: '_kd6-<digest of their folder names>', and
+    'w0.5' after it for a ``teacher_weight`` below 1). The stem also names the run records (``run_seed``)."""
     full = "_full" if frame == "full" else ""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
@@ -404,7 +441,11 @@ def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, fin
     phase2 = f"+{finetune_epochs}" if finetune_epochs else ""
     bn = f"_bn{finetune_bn}" if finetune_bn else ""
     dp = f"_dp{drop_path:g}" if drop_path else ""
-    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}{dp}_{epochs}{phase2}ep_{seeds}seeds.json"
+    kd = ""
+    if teachers:
+        digest = hashlib.sha1("\n".join(sorted(Path(t).name for t in teachers)).encode()).hexdigest()[:6]
+        kd = f"_kd{len(teachers)}-{digest}" + (f"w{teacher_weight:g}" if teacher_weight != 1 else "")
+    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}{dp}{kd}_{epochs}{phase2}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
@@ -420,10 +461,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
     """Run the chosen specs, write one JSON each, rebuild the RESULTS.md section; the JSON paths."""
     args = parse(argv)
     names = chosen(args.models)
-    if args.drop_path:
+    for option, given in (("--drop-path", args.drop_path), ("--teacher", args.teacher)):
         without = [n for n in names if SPECS[n].model != "xception"]
-        if without:
-            raise SystemExit(f"--drop-path applies to the transfer specs (lite0, lite2, xception_random), not to "
+        if given and without:
+            raise SystemExit(f"{option} applies to the transfer specs (lite0, lite2, xception_random), not to "
                              f"{', '.join(without)}: run those without it")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -450,14 +491,17 @@ def main(argv: list[str] | None = None) -> list[Path]:
                                     finetune_lr=spec.finetune_lr if args.finetune_lr else None,
                                     schedule=args.schedule, finetune_epochs=spec.finetune_epochs,
                                     finetune_bn=args.finetune_bn if spec.finetune_lr else None,
-                                    frame=frame, drop_path=args.drop_path)
+                                    frame=frame, drop_path=args.drop_path, teachers=args.teacher,
+                                    teacher_weight=args.teacher_weight)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue
         key = (spec.crops, size, frame)
         if key not in loaded:
             loaded[key] = load_data(spec, setup, size, frame)
-        data = loaded[key]
+        data, teaching = loaded[key], {}
+        if args.teacher:
+            data, teaching = distilled(data, args.teacher, args.teacher_weight, size, frame)
         cfg = dataclasses.replace(base, epochs=epochs, **{k: v for k, v in spec.train.items()
                                                           if not (k == "batch_size" and args.batch_size)})
         t0 = time.perf_counter()
@@ -466,7 +510,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
                   "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
                   "finetune_bn": spec.finetune_bn if spec.finetune_lr else None,
                   "train_config": dataclasses.asdict(cfg), "img_size": size,
-                  "frame": frame,
+                  "frame": frame, **teaching,
                   "epochs": epochs, "seeds": list(range(args.seeds)), **result,
                   "data": {"root": str(setup.data_root), "source": setup.source, "profile": P.name,
                            **{f"n_{k}": len(v) for k, v in data.items()}},

@@ -318,7 +318,10 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
                             "kwargs": getattr(model, "create_kwargs", {}), "n_train": len(train),
                             "shape": list(train.x.shape[1:]), "source": train.source,
                             # the weights' names and shapes: a checkpoint of an older version of the model starts afresh
-                            "weights": [[k, list(v.shape)] for k, v in model.state_dict().items()]}, default=str)
+                            "weights": [[k, list(v.shape)] for k, v in model.state_dict().items()],
+                            # soft targets (distill.py): another teacher is another run; none: the key is absent
+                            **({"targets": round(float(train.targets.double().sum()), 3)}
+                               if train.targets is not None else {})}, default=str)
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         if ckpt.get("signature") == signature:

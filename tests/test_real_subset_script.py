@@ -300,6 +300,25 @@ def test_drop_path_run_records_the_rate_and_refuses_specs_without_a_timm_base(be
         run("lite0", "scratch_cnn", extra=("--drop-path", "0.1"))
 
 
+def test_teacher_runs_are_distilled_into_a_row_of_its_own(bench, tmp_path):
+    run, md = bench
+    (first,) = run("lite0")
+    teacher = tmp_path / "runs" / f"rs_{first.stem}_s0_finetune"
+    (path,) = run("lite0", extra=("--teacher", str(teacher), "--teacher-weight", "0.5"))
+    record = json.loads(path.read_text())
+    assert path.name.startswith("lite0_32px_kd1-") and path.name.endswith("w0.5_1ep_1seeds.json")
+    assert record["teachers"] == [teacher.name] and record["teacher_weight"] == 0.5
+    assert 0.0 < record["teacher_train_agreement"] <= 1.0  # an untrained teacher here: about a coin toss
+    lines = [line for line in table(md) if "distilled from 1 runs (weight 0.5)" in line]
+    assert [line.split(" | ")[0][2:] for line in lines] == ["lite0_frozen", "lite0_finetune"]
+    with pytest.raises(SystemExit, match="scratch_cnn"):
+        run("lite0", "scratch_cnn", extra=("--teacher", str(teacher)))
+    with pytest.raises(SystemExit, match="32 px"):
+        real_subset.main(["--data", str(tmp_path / "shared"), "--models", "lite0", "--size", "48", "--epochs", "1",
+                          "--profile", "smoke", "--out", str(tmp_path / "out"), "--results-md", str(md),
+                          "--runs", str(tmp_path / "runs"), "--teacher", str(teacher)])
+
+
 def test_paired_difference_of_two_saved_runs(bench, tmp_path):
     run, _ = bench
     (plain,) = run("scratch_cnn")

@@ -56,7 +56,9 @@ class ImageCache:
 
     x: uint8 (N, C, H, W); y: uint8 (N, A) labels in {0,1}; ids: image file
     names; identity: int64 (N,), -1 where unknown; mean/std: per channel,
-    on the 0-1 scale, used by ``batches`` to normalise.
+    on the 0-1 scale, used by ``batches`` to normalise; targets: None, or
+    float (N, A) in [0, 1] that ``batches`` yields instead of the labels
+    (soft targets: a teacher's probabilities, ``distill.py``).
     """
     x: torch.Tensor
     y: torch.Tensor
@@ -66,6 +68,7 @@ class ImageCache:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     source: str = "synthetic"
+    targets: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.x.dtype != torch.uint8 or self.x.ndim != 4:
@@ -76,6 +79,10 @@ class ImageCache:
             raise ValueError(f"ImageCache has {self.x.shape[1]} channel(s) but mean/std for {len(self.mean)}")
         if self.y.shape[1] != len(self.attrs):
             raise ValueError(f"ImageCache.y has {self.y.shape[1]} columns but {len(self.attrs)} attrs")
+        if self.targets is not None and (self.targets.shape != self.y.shape or not self.targets.is_floating_point()
+                                         or bool((self.targets < 0).any() | (self.targets > 1).any())):
+            raise ValueError(f"ImageCache.targets must be float {tuple(self.y.shape)} in [0, 1] like y, got "
+                             f"{self.targets.dtype} {tuple(self.targets.shape)}")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -89,23 +96,26 @@ class ImageCache:
         return self.x.shape[1]
 
     def to(self, device: str | torch.device) -> "ImageCache":
-        """The same cache with x and y on ``device`` (pinned first when going to CUDA)."""
-        x, y = self.x, self.y
+        """The same cache with x, y (and targets) on ``device`` (pinned first when going to CUDA)."""
+        x, y, t = self.x, self.y, self.targets
         if torch.device(device).type == "cuda" and x.device.type == "cpu":
-            x, y = x.pin_memory(), y.pin_memory()
-        return self._replace(x=x.to(device, non_blocking=True), y=y.to(device, non_blocking=True))
+            x, y, t = x.pin_memory(), y.pin_memory(), t.pin_memory() if t is not None else None
+        return self._replace(x=x.to(device, non_blocking=True), y=y.to(device, non_blocking=True),
+                             targets=t.to(device, non_blocking=True) if t is not None else None)
 
     def subset(self, index: np.ndarray | list[int]) -> "ImageCache":
         """Rows ``index`` of the cache (a view of the tensors' data where possible)."""
         index = np.asarray(index, dtype=np.int64)
         t = torch.as_tensor(index, device=self.x.device)
         return self._replace(x=self.x[t], y=self.y[t], ids=[self.ids[i] for i in index],
-                             identity=self.identity[index])
+                             identity=self.identity[index],
+                             targets=self.targets[t.to(self.targets.device)] if self.targets is not None else None)
 
     def select_attrs(self, attrs: list[str]) -> "ImageCache":
         """The same images with only the label columns ``attrs``."""
         cols = [self.attrs.index(a) for a in attrs]
-        return self._replace(y=self.y[:, cols], attrs=list(attrs))
+        return self._replace(y=self.y[:, cols], attrs=list(attrs),
+                             targets=self.targets[:, cols] if self.targets is not None else None)
 
     def _replace(self, **kw) -> "ImageCache":
         values = {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -116,7 +126,8 @@ class ImageCache:
 def batches(cache: ImageCache, batch_size: int, *, shuffle: bool = False, flip: bool = False,
             shift: int = 0, seed: int = 0, device: str | torch.device | None = None, drop_last: bool = False,
             part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, y) batches: x float (B, C, H, W) normalised, y float (B, A).
+    """Yield (x, y) batches: x float (B, C, H, W) normalised, y float (B, A): the labels, or the cache's
+    soft ``targets`` when it has them.
 
     Indexing, the random horizontal flip, the random shift by up to ``shift``
     pixels each way (see ``translate``) and normalisation run on ``device``
@@ -140,7 +151,8 @@ def batches(cache: ImageCache, batch_size: int, *, shuffle: bool = False, flip: 
     for start in range(0, stop, batch_size):
         idx = order[start:start + batch_size].tensor_split(part[1])[part[0]]
         x = cache.x[idx.to(cache.x.device)].to(device, non_blocking=True)  # (B, C, H, W) uint8
-        y = cache.y[idx.to(cache.y.device)].to(device, non_blocking=True).float()  # (B, A)
+        labels = cache.y if cache.targets is None else cache.targets
+        y = labels[idx.to(labels.device)].to(device, non_blocking=True).float()  # (B, A)
         x = x.float()
         if flips is not None:
             f = flips[idx].to(device)
