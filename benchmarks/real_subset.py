@@ -466,6 +466,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         if given and without:
             raise SystemExit(f"{option} applies to the transfer specs (lite0, lite2, xception_random), not to "
                              f"{', '.join(without)}: run those without it")
+    if args.teacher and not 0.0 <= args.teacher_weight <= 1.0:
+        raise SystemExit(f"--teacher-weight {args.teacher_weight:g}: use a value in [0, 1] (1: the teachers only)")
     if args.threads:
         torch.set_num_threads(args.threads)
     setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.runs)

@@ -313,6 +313,8 @@ def test_teacher_runs_are_distilled_into_a_row_of_its_own(bench, tmp_path):
     assert [line.split(" | ")[0][2:] for line in lines] == ["lite0_frozen", "lite0_finetune"]
     with pytest.raises(SystemExit, match="scratch_cnn"):
         run("lite0", "scratch_cnn", extra=("--teacher", str(teacher)))
+    with pytest.raises(SystemExit, match="teacher-weight 1.5"):
+        run("lite0", extra=("--teacher", str(teacher), "--teacher-weight", "1.5"))
     with pytest.raises(SystemExit, match="32 px"):
         real_subset.main(["--data", str(tmp_path / "shared"), "--models", "lite0", "--size", "48", "--epochs", "1",
                           "--profile", "smoke", "--out", str(tmp_path / "out"), "--results-md", str(md),
