@@ -16,7 +16,6 @@ first run as trained (threshold 0.5) with a paired interval (the same identities
 OUT/<name>.json and rebuilds the section between the markers of RESULTS.md from every JSON file in OUT.
 """
 import argparse
-import dataclasses
 import json
 import re
 import shlex
@@ -56,7 +55,7 @@ def predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str,
         if label in out:
             raise SystemExit(f"two runs would both be '{label}' ({run}): give runs of different seeds or specs")
         plain = {s: train.predict(model, data[s], batch_size) for s in splits}
-        mirror = {s: train.predict(model, dataclasses.replace(data[s], x=data[s].x.flip(-1)), batch_size)
+        mirror = {s: train.predict(model, data[s].mirrored(), batch_size)
                   for s in splits}
         for flip, p in (("", plain), (", flip", {s: (plain[s] + mirror[s]) / 2 for s in splits})):
             out[f"{label}{flip}"] = p

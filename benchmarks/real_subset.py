@@ -461,8 +461,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     """Run the chosen specs, write one JSON each, rebuild the RESULTS.md section; the JSON paths."""
     args = parse(argv)
     names = chosen(args.models)
+    without = [n for n in names if SPECS[n].model != "xception"]
     for option, given in (("--drop-path", args.drop_path), ("--teacher", args.teacher)):
-        without = [n for n in names if SPECS[n].model != "xception"]
         if given and without:
             raise SystemExit(f"{option} applies to the transfer specs (lite0, lite2, xception_random), not to "
                              f"{', '.join(without)}: run those without it")
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
                              patience=args.patience, shift=args.shift)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/real_subset.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    loaded, written = {}, []
+    loaded, taught, written = {}, {}, []
     for name in names:
         spec = SPECS[name]
         if spec.finetune_lr:  # the phase-2 options of the transfer specs
@@ -501,9 +501,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
         key = (spec.crops, size, frame)
         if key not in loaded:
             loaded[key] = load_data(spec, setup, size, frame)
-        data, teaching = loaded[key], {}
-        if args.teacher:
-            data, teaching = distilled(data, args.teacher, args.teacher_weight, size, frame)
+        if args.teacher and key not in taught:  # the teachers score each input once, for every spec on it
+            taught[key] = distilled(loaded[key], args.teacher, args.teacher_weight, size, frame)
+        data, teaching = taught[key] if args.teacher else (loaded[key], {})
         cfg = dataclasses.replace(base, epochs=epochs, **{k: v for k, v in spec.train.items()
                                                           if not (k == "batch_size" and args.batch_size)})
         t0 = time.perf_counter()

@@ -23,8 +23,6 @@ then yields instead of the labels. Validation and test keep their labels. The
 teachers must never have seen a test face: train them on the same training
 split and choose them on validation.
 """
-import dataclasses
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -39,7 +37,7 @@ def teacher_probs(teachers: list[nn.Module], cache: ImageCache, flip: bool = Tru
     probabilities are the mean over it and its mirror image."""
     if not teachers:
         raise ValueError("no teacher: give at least one trained model (train.load_model(run_dir))")
-    mirror = dataclasses.replace(cache, x=cache.x.flip(-1)) if flip else None
+    mirror = cache.mirrored() if flip else None
     total = np.zeros(tuple(cache.y.shape), dtype=np.float64)
     for model in teachers:
         p = train.predict(model, cache, batch_size)
@@ -59,7 +57,7 @@ def with_soft_targets(cache: ImageCache, probs: np.ndarray, weight: float = 1.0)
         raise ValueError(f"teacher probabilities of shape {tuple(probs.shape)} for a cache of labels "
                          f"{tuple(cache.y.shape)}: score the teachers on this very cache (teacher_probs)")
     targets = weight * probs + (1 - weight) * cache.y.cpu().float()
-    return dataclasses.replace(cache, targets=targets.clamp(0, 1).to(cache.y.device))
+    return cache._replace(targets=targets.clamp(0, 1).to(cache.y.device))
 
 
 def agreement(cache: ImageCache, probs: np.ndarray) -> float:

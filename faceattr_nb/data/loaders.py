@@ -111,6 +111,10 @@ class ImageCache:
                              identity=self.identity[index],
                              targets=self.targets[t.to(self.targets.device)] if self.targets is not None else None)
 
+    def mirrored(self) -> "ImageCache":
+        """The same faces flipped left to right (labels unchanged): test-time flip, a teacher's mirror view."""
+        return self._replace(x=self.x.flip(-1))
+
     def select_attrs(self, attrs: list[str]) -> "ImageCache":
         """The same images with only the label columns ``attrs``."""
         cols = [self.attrs.index(a) for a in attrs]
