@@ -8,7 +8,8 @@ unaligned crops, as trained and with
 - flip: the mean of the probabilities on each face and on its mirror image (the flip the models were
   trained with, as test-time augmentation);
 - mean of seeds: the mean of the runs' probabilities (an ensemble; with two runs or more; runs of several
-  specs at one input size, e.g. Lite0's and Lite2's seeds, are named by spec and their mean is "mean of N runs");
+  specs or recipes at one input size, e.g. Lite0's and Lite2's seeds, are named by spec and by what differs in
+  their recipe, and their mean is "mean of N runs");
 - thresholds tuned on val: one threshold per attribute maximising accuracy on the official-val images
   (``thresholds.tune_thresholds``), frozen, then applied to the test faces (notebook 07's method).
 Every row: mean accuracy with its 95 % bootstrap interval over test identities, and its difference from the
@@ -21,6 +22,7 @@ import re
 import shlex
 import sys
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,19 +43,44 @@ def spec_of(run: Path) -> str:
     return re.sub(r"_\d+px.*$", "", run.name.removeprefix("rs_"))
 
 
+def recipe_of(run: Path) -> list[str]:
+    """The recipe tokens of a run folder, without its spec, input side and seed:
+    ['ft0.002', 'cosine', 'bnfaces', 'dp0.2', '3ep', '3seeds', 'finetune'] of
+    'rs_lite2_192px_ft0.002_cosine_bnfaces_dp0.2_3ep_3seeds_s0_finetune'."""
+    rest = re.sub(r"^.*?_\d+px", "", run.name.removeprefix("rs_"))
+    return [t for t in rest.split("_") if t and not re.fullmatch(r"s\d+", t)]
+
+
+def run_labels(runs: list[Path]) -> list[str]:
+    """What tells each run apart from the others given: its seed alone for the seeds of one recipe ('seed 0');
+    else its spec, the recipe tokens not shared by every run, and its seed ('lite0 seed 0', 'lite2 dp0.2 seed 0')."""
+    recipes = [recipe_of(run) for run in runs]
+    shared = set.intersection(*map(set, recipes))
+    mixed = len({spec_of(run) for run in runs}) > 1 or any(set(recipe) - shared for recipe in recipes)
+    labels = []
+    for run, recipe in zip(runs, recipes):
+        seed = json.loads((run / "record.json").read_text())["config"]["seed"]
+        parts = [spec_of(run)] * mixed + [t for t in recipe if t not in shared]
+        labels.append(" ".join([*parts, f"seed {seed}"]))
+    return labels
+
+
 def predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str, dict[str, np.ndarray]]:
     """{variant: {split: probs (N, A)}} on val and the test splits: each run as trained and flipped, then the
-    mean of the runs' probabilities (both ways) when there are several. Runs of one spec are named by their
-    seed ("seed 0"), runs of several specs by spec and seed ("lite2 seed 0"), and their mean "mean of N runs"."""
+    mean of the runs' probabilities (both ways) when there are several. Runs of one recipe are named by their
+    seed ("seed 0"), others also by spec and by what differs in their recipe (``run_labels``: "lite2 seed 0",
+    "lite2 dp0.2 seed 0"), and their mean is then "mean of N runs"."""
     splits = ["val", *test_splits(data)]
-    mixed = len({spec_of(run) for run in runs}) > 1
+    labels = run_labels(runs)
+    for label, count in Counter(labels).items():
+        if count > 1:
+            clash = [str(run) for run, other in zip(runs, labels) if other == label]
+            raise SystemExit(f"two runs would both be '{label}' ({', '.join(clash)}): give runs of different "
+                             "seeds or recipes")
+    mixed = any(label != f"seed {label.split()[-1]}" for label in labels)
     out, members = {}, {"": [], ", flip": []}
-    for run in runs:
+    for run, label in zip(runs, labels):
         model = train.load_model(run)
-        seed = json.loads((run / "record.json").read_text())["config"]["seed"]
-        label = f"{spec_of(run)} seed {seed}" if mixed else f"seed {seed}"
-        if label in out:
-            raise SystemExit(f"two runs would both be '{label}' ({run}): give runs of different seeds or specs")
         plain = {s: train.predict(model, data[s], batch_size) for s in splits}
         mirror = {s: train.predict(model, data[s].mirrored(), batch_size)
                   for s in splits}

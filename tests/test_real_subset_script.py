@@ -414,3 +414,20 @@ def test_inference_levers_of_two_specs_name_each_run_and_compare_with_the_first_
     with pytest.raises(SystemExit, match="two runs would both be 'seed 0'"):
         inference_levers.main([str(runs[1]), str(runs[1]), "--data", str(tmp_path / "shared"), "--profile",
                                "smoke", "--out", str(tmp_path / "levers2"), "--results-md", str(md)])
+
+
+def test_inference_levers_of_two_recipes_of_one_spec_name_what_differs(bench, tmp_path):
+    run, md = bench
+    (plain,) = run("scratch_cnn")
+    (shifted,) = run("scratch_cnn", extra=("--shift", "2"))
+    runs = [tmp_path / "runs" / f"rs_{path.stem}_s0" for path in (plain, shifted)]  # one spec, both seed 0
+    assert inference_levers.recipe_of(runs[1]) == ["shift2", "1ep", "1seeds"]
+    assert inference_levers.run_labels(runs) == ["scratch_cnn seed 0", "scratch_cnn shift2 seed 0"]
+    assert inference_levers.run_labels(runs[:1]) == ["seed 0"]  # the seeds of one recipe: the seed is enough
+    record = inference_levers.main([*map(str, runs), "--data", str(tmp_path / "shared"), "--profile", "smoke",
+                                    "--out", str(tmp_path / "levers"), "--results-md", str(md)])
+    rows = {(r["variant"], r["thresholds"]): r for r in record["rows"]}
+    assert list(dict.fromkeys(v for v, _ in rows))[-2:] == ["mean of 2 runs", "mean of 2 runs, flip"]
+    for label, path in zip(("scratch_cnn seed 0", "scratch_cnn shift2 seed 0"), (plain, shifted)):
+        trained = json.loads(path.read_text())["rows"]["scratch_cnn"]["test"]["mean"]  # neither run hides the other
+        assert rows[(label, "0.5")]["test"]["mean"] == pytest.approx(trained)
