@@ -1,6 +1,7 @@
 """benchmarks/real_subset.py on a tiny generated real-subset folder: JSON fields, intervals, the RESULTS.md section."""
 import dataclasses
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -431,3 +432,22 @@ def test_inference_levers_of_two_recipes_of_one_spec_name_what_differs(bench, tm
     for label, path in zip(("scratch_cnn seed 0", "scratch_cnn shift2 seed 0"), (plain, shifted)):
         trained = json.loads(path.read_text())["rows"]["scratch_cnn"]["test"]["mean"]  # neither run hides the other
         assert rows[(label, "0.5")]["test"]["mean"] == pytest.approx(trained)
+
+
+def test_inference_levers_soups_are_one_network_chosen_on_val(bench, tmp_path):
+    run, md = bench
+    (path,) = run("scratch_cnn", seeds=2)
+    runs = [tmp_path / "runs" / f"rs_{path.stem}_s{seed}" for seed in (0, 1)]
+    common = ["--data", str(tmp_path / "shared"), "--profile", "smoke", "--out", str(tmp_path / "levers"),
+              "--results-md", str(md)]
+    record = inference_levers.main([*map(str, runs), "--soup", *common])
+    rows = {(r["variant"], r["thresholds"]): r for r in record["rows"]}
+    variants = list(dict.fromkeys(v for v, _ in rows))
+    assert variants[6:8] == ["uniform soup of 2 seeds", "uniform soup of 2 seeds, flip"]
+    greedy = variants[8]
+    assert re.fullmatch(r"greedy soup \(seed [01](, seed [01])?\)", greedy) and variants[9] == f"{greedy}, flip"
+    # the greedy soup starts from the run that is best on val, and never falls below it there
+    assert rows[(greedy, "0.5")]["val"] >= max(rows[(f"seed {s}", "0.5")]["val"] for s in (0, 1)) - 1e-12
+    (pse,) = run("pse_baseline")
+    with pytest.raises(SystemExit, match="one spec"):
+        inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{pse.stem}_s0"), "--soup", *common])
