@@ -15,11 +15,11 @@ resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
 Each spec writes
-OUT/<spec>_<size>px[_full][_shift<N>][_ft<lr>][_<schedule>][_bn<stats>][_dp<rate>][_kd<N>-<digest>]_<epochs>[+<N>]ep_<n>seeds.json
+OUT/<spec>_<size>px[_full][_shift<N>][_ft<lr>][_<schedule>][_bn<stats>][_dp<rate>][_kd<N>-<digest>][_sharedhead]_<epochs>[+<N>]ep_<n>seeds.json
 (results, the validation accuracy of the kept epoch, config, wall time,
 machine, date, command; ``json_name``: --frame, --shift, --finetune-lr,
---schedule, --finetune-bn, --drop-path, --teacher and --finetune-epochs runs
-get rows of their own);
+--schedule, --finetune-bn, --drop-path, --teacher, --shared-head and
+--finetune-epochs runs get rows of their own);
 then the section between the markers of RESULTS.md is rebuilt from every JSON
 file in OUT, and the rest of the file is left as it was (``--section NAME``
 with an OUT of its own: another section, e.g. the runs on a GPU at the papers'
@@ -27,7 +27,8 @@ input sizes). ``--frame full``
 trains and scores on the whole 178x218 frame (hair and neck) instead of its
 centre square. ``--teacher RUN [RUN ...]`` distils saved runs (their mean
 probabilities on the training faces, ``faceattr_nb/distill.py``) into each
-seed of a transfer spec.
+seed of a transfer spec; ``--shared-head`` starts every seed's phase 2 from
+seed 0's phase 1, so that the seeds' weights can be averaged (a model soup).
 """
 import argparse
 import dataclasses
@@ -68,6 +69,7 @@ class Spec:
     finetune_lr: float | None = None  # transfer (notebook 03): phase 1 frozen, phase 2 all layers at this lr
     finetune_epochs: int | None = None  # phase 2's epochs; None: as many as phase 1
     finetune_bn: str = "imagenet"  # phase 2 BatchNorm of a pretrained base: "imagenet" statistics kept, or "faces"
+    shared_head: bool = False      # every seed's phase 2 starts from seed 0's phase 1 (--shared-head)
     size: int | None = None        # a fixed input side (FaceNet's 36 px crops); None: --size
     epochs: int | None = None      # a fixed epoch count; None: --epochs
     crops: bool = False            # FaceNet's gray type-B crops (notebook 02) instead of RGB faces
@@ -169,9 +171,11 @@ def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: in
     weights = backbone_weights(model) or ("random" if not kwargs.get("pretrained") else "ImageNet (timm)")
     out = {}
     for suffix, stage, stage_cfg in phases(spec, model, cfg):
-        run = train.fit(stage, data["train"], data["val"], stage_cfg,
-                        name=f"rs_{tag}_s{cfg.seed}{suffix}", setup=setup, progress=False,
-                        resume=resume)
+        # --shared-head: phase 1 is seed 0's for every seed (resumed from its finished run, so trained once)
+        seed = 0 if spec.shared_head and suffix == "_frozen" else cfg.seed
+        run = train.fit(stage, data["train"], data["val"], dataclasses.replace(stage_cfg, seed=seed),
+                        name=f"rs_{tag}_s{seed}{suffix}", setup=setup, progress=False,
+                        resume=resume or seed != cfg.seed)
         (run.path.parent / INPUT).write_text(json.dumps({"frame": frame}) + "\n")
         train_y = data["train"].y.numpy()
         kept = run.history.loc[run.history["val_loss"].idxmin()]  # the epoch fit keeps (lowest val loss)
@@ -288,7 +292,8 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/", 
              "phase 2 re-estimated the BatchNorm statistics on faces (`--finetune-bn faces`) instead of keeping "
              "ImageNet's; 'stochastic depth 0.2': phase 2 skipped residual blocks at random up to that rate "
              "(`--drop-path`); 'distilled from N runs': trained on the mean probabilities of N saved runs on the "
-             "training faces instead of the labels (`--teacher`). Val accuracy: mean accuracy on the "
+             "training faces instead of the labels (`--teacher`); 'phase 1 shared by the seeds': every seed's "
+             "phase 2 started from seed 0's phase 1 (`--shared-head`). Val accuracy: mean accuracy on the "
              "official-val images at the kept epoch, what a run is chosen by (runs before 2026-12-03 did not record "
              "it: '-'). Wall time: the whole row's command for "
              "that spec (every seed, both phases of a transfer model, scoring).", ""]
@@ -345,7 +350,8 @@ def recipe(record: dict, finetune: bool = False) -> str:
     weight = record.get("teacher_weight", 1.0)
     kd = (f", distilled from {len(teachers)} runs" + (f" (weight {weight:g})" if weight != 1 else "")
           if teachers else "")
-    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}{kd}"
+    shared = ", phase 1 shared by the seeds" if record.get("shared_head") else ""
+    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}{kd}{shared}"
 
 
 def fmt(ci: dict | None) -> str:
@@ -405,6 +411,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                          "specs: knowledge distillation (default: the labels)")
     ap.add_argument("--teacher-weight", type=float, default=1.0,
                     help="with --teacher: targets = w * teacher + (1 - w) * labels (default: %(default)s)")
+    ap.add_argument("--shared-head", action="store_true",
+                    help="transfer specs: every seed's phase 2 starts from seed 0's phase 1 (one trained head), so "
+                         "the seeds differ in phase 2 only: runs a model soup can average (inference_levers.py --soup)")
     ap.add_argument("--shift", type=int, default=0,
                     help="random translation of training images by up to N pixels, a regulariser (default: off)")
     ap.add_argument("--frame", choices=("square", "full"), default="square",
@@ -428,12 +437,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
               schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None,
               frame: str = "square", drop_path: float | None = None, teachers: list[Path] | None = None,
-              teacher_weight: float = 1.0) -> str:
+              teacher_weight: float = 1.0, shared_head: bool = False) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
     another's (``frame``: "_full" for the whole frame; ``finetune_lr``, ``schedule``, ``finetune_epochs`` and
     ``finetune_bn``: only when set on the command line; the spec's own have no suffix; a phase 2 of its own
     length reads '3+6ep'; ``drop_path``: '_dp0.2'; ``teachers``: '_kd6-<digest of their folder names>', and
-    'w0.5' after it for a ``teacher_weight`` below 1). The stem also names the run records (``run_seed``)."""
+    'w0.5' after it for a ``teacher_weight`` below 1; ``shared_head``: '_sharedhead'). The stem also names the run
+    records (``run_seed``)."""
     full = "_full" if frame == "full" else ""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
@@ -445,7 +455,8 @@ def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, fin
     if teachers:
         digest = hashlib.sha1("\n".join(sorted(Path(t).name for t in teachers)).encode()).hexdigest()[:6]
         kd = f"_kd{len(teachers)}-{digest}" + (f"w{teacher_weight:g}" if teacher_weight != 1 else "")
-    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}{dp}{kd}_{epochs}{phase2}ep_{seeds}seeds.json"
+    head = "_sharedhead" if shared_head else ""
+    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}{dp}{kd}{head}_{epochs}{phase2}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
@@ -462,7 +473,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     args = parse(argv)
     names = chosen(args.models)
     without = [n for n in names if SPECS[n].model != "xception"]
-    for option, given in (("--drop-path", args.drop_path), ("--teacher", args.teacher)):
+    for option, given in (("--drop-path", args.drop_path), ("--teacher", args.teacher),
+                          ("--shared-head", args.shared_head)):
         if given and without:
             raise SystemExit(f"{option} applies to the transfer specs (lite0, lite2, xception_random), not to "
                              f"{', '.join(without)}: run those without it")
@@ -485,6 +497,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
             spec = dataclasses.replace(spec, **{k: v for k, v in given.items() if v})
         if args.drop_path:
             spec = dataclasses.replace(spec, kwargs=dict(spec.kwargs, drop_path_rate=args.drop_path))
+        spec = dataclasses.replace(spec, shared_head=args.shared_head)
         size, epochs = spec.size or args.size, spec.epochs or base.epochs
         if args.schedule:
             spec = dataclasses.replace(spec, train=dict(spec.train, schedule=args.schedule))
@@ -494,7 +507,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
                                     schedule=args.schedule, finetune_epochs=spec.finetune_epochs,
                                     finetune_bn=args.finetune_bn if spec.finetune_lr else None,
                                     frame=frame, drop_path=args.drop_path, teachers=args.teacher,
-                                    teacher_weight=args.teacher_weight)
+                                    teacher_weight=args.teacher_weight, shared_head=args.shared_head)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue
@@ -511,6 +524,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
                   "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
                   "finetune_bn": spec.finetune_bn if spec.finetune_lr else None,
+                  **({"shared_head": True} if spec.shared_head else {}),
                   "train_config": dataclasses.asdict(cfg), "img_size": size,
                   "frame": frame, **teaching,
                   "epochs": epochs, "seeds": list(range(args.seeds)), **result,

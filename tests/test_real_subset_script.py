@@ -322,6 +322,27 @@ def test_teacher_runs_are_distilled_into_a_row_of_its_own(bench, tmp_path):
                           "--runs", str(tmp_path / "runs"), "--teacher", str(teacher)])
 
 
+def test_shared_head_seeds_start_phase_2_from_seed_0s_phase_1(bench, tmp_path):
+    run, md = bench
+    (path,) = run("lite0", seeds=2, extra=("--shared-head",))
+    record = json.loads(path.read_text())
+    assert path.name == "lite0_32px_sharedhead_1ep_2seeds.json" and record["shared_head"] is True
+    runs = {p.name.removeprefix(f"rs_{path.stem}_") for p in (tmp_path / "runs").iterdir()
+            if p.name.startswith(f"rs_{path.stem}_")}
+    assert runs == {"s0_frozen", "s0_finetune", "s1_finetune"}  # one phase 1, trained once, for both seeds
+    frozen = record["rows"]["lite0_frozen"]["test"]["seeds"]
+    assert frozen[0] == frozen[1]  # seed 1's phase 1 is seed 0's
+    start = train.load_model(tmp_path / "runs" / f"rs_{path.stem}_s0_frozen").state_dict()
+    tuned = [train.load_model(tmp_path / "runs" / f"rs_{path.stem}_s{s}_finetune").state_dict() for s in (0, 1)]
+    moved = [max(float((t[k].float() - start[k].float()).abs().max()) for k in start if start[k].is_floating_point())
+             for t in tuned]
+    assert min(moved) > 0 and any(not torch.equal(tuned[0][k], tuned[1][k]) for k in start)  # phase 2 differs
+    lines = [line for line in table(md) if line.startswith("| lite0_") and "phase 1 shared by the seeds" in line]
+    assert [line.split(" | ")[0][2:] for line in lines] == ["lite0_frozen", "lite0_finetune"]
+    with pytest.raises(SystemExit, match="scratch_cnn"):
+        run("lite0", "scratch_cnn", extra=("--shared-head",))
+
+
 def test_paired_difference_of_two_saved_runs(bench, tmp_path):
     run, _ = bench
     (plain,) = run("scratch_cnn")
