@@ -17,15 +17,15 @@ accuracy does not fall, so it is never worse on val than the best run.
 
 The paper's networks use LayerNorm. A BatchNorm network's running statistics
 belong to the weights they were measured with, so a soup re-estimates them
-on the training images (``torch.optim.swa_utils.update_bn``, as SWA does)
+on the training images (``refresh_batchnorm``, as SWA's ``update_bn`` does)
 before it is scored. ``interpolate`` gives the network at any point of the
 line between two runs, to see the barrier.
 """
 import copy
 
 import numpy as np
+import torch
 import torch.nn as nn
-from torch.optim.swa_utils import update_bn
 
 from faceattr_nb import train
 from faceattr_nb.data.loaders import ImageCache, batches
@@ -54,11 +54,26 @@ def average_weights(models: list[nn.Module], weights: list[float] | None = None)
 
 
 def refresh_batchnorm(model: nn.Module, train_cache: ImageCache, batch_size: int = 64) -> nn.Module:
-    """Re-estimate every BatchNorm layer's running statistics on ``train_cache`` (one pass, no gradient, the
-    mean over all batches: ``update_bn``), in place; returns ``model``, in eval mode. A network without
-    BatchNorm is returned unchanged."""
+    """Re-estimate every BatchNorm layer's running statistics on ``train_cache``, in place: one pass without
+    gradients, the mean over all batches (as ``torch.optim.swa_utils.update_bn``, which SWA uses). Only the
+    BatchNorm layers run in training mode, so dropout and stochastic depth stay off and a model whose ``train()``
+    keeps its base in inference mode (``XceptionTransfer`` after ``unfreeze_backbone(bn_eval=True)``) is
+    refreshed too. Returns ``model``, in eval mode; a network without BatchNorm is returned unchanged."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    model.eval()
+    if not norms:
+        return model
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # None: a cumulative mean over the batches, not a moving average
+        bn.train()
     device = next(model.parameters()).device
-    update_bn((x for x, _ in batches(train_cache, batch_size, device=device)), model)
+    with torch.no_grad():
+        for x, _ in batches(train_cache, batch_size, device=device):
+            model(x)
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
     return model.eval()
 
 

@@ -77,6 +77,34 @@ def test_refreshed_batchnorm_holds_the_statistics_of_the_training_images():
     assert all(torch.equal(p, q) for p, q in zip(before, plain.parameters()))
 
 
+class Stubborn(TinyBN):
+    """Dropout before its BatchNorm, and a ``train()`` that keeps the BatchNorm in inference mode (as
+    XceptionTransfer's frozen-statistics phase 2 does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.drop = nn.Dropout(0.9)
+
+    def forward(self, x):
+        return {"logits": self.head(self.bn(self.drop(self.conv(x))))}
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.bn.eval()
+        return self
+
+
+def test_refresh_runs_only_the_batchnorm_in_training_mode():
+    torch.manual_seed(0)
+    model = Stubborn().train()
+    cache = toy_cache(48)
+    soups.refresh_batchnorm(model, cache, batch_size=16)
+    with torch.no_grad():  # dropout off: the statistics of what the network sees at inference
+        features = torch.cat([model.conv(x) for x, _ in batches(cache, 16)])
+    torch.testing.assert_close(model.bn.running_mean, features.mean((0, 2, 3)), atol=1e-5, rtol=1e-4)
+    assert model.bn.momentum == 0.1 and not model.training
+
+
 def test_interpolation_ends_at_each_run_and_uniform_soup_is_its_middle():
     a, b = nets(2)
     cache = toy_cache(32)
