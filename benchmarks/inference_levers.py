@@ -83,11 +83,7 @@ def predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str,
     mixed = any(label != f"seed {label.split()[-1]}" for label in labels)
     out, members = {}, {"": [], ", flip": []}
     for run, label in zip(runs, labels):
-        model = train.load_model(run)
-        plain = {s: train.predict(model, data[s], batch_size) for s in splits}
-        mirror = {s: train.predict(model, data[s].mirrored(), batch_size)
-                  for s in splits}
-        for flip, p in (("", plain), (", flip", {s: (plain[s] + mirror[s]) / 2 for s in splits})):
+        for flip, p in as_trained_and_flipped(train.load_model(run), data, splits, batch_size).items():
             out[f"{label}{flip}"] = p
             members[flip].append(p)
     if len(runs) > 1:
@@ -109,13 +105,16 @@ def soup_predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict
     greedy, chosen = soups.greedy_soup(models, data["train"], data["val"], batch_size)
     variants = {f"uniform soup of {len(runs)} {kind}": soups.uniform_soup(models, data["train"], batch_size),
                 f"greedy soup ({', '.join(labels[i] for i in chosen)})": greedy}
-    out = {}
-    for name, model in variants.items():
-        plain = {s: train.predict(model, data[s], batch_size) for s in splits}
-        out[name] = plain
-        out[f"{name}, flip"] = {s: (plain[s] + train.predict(model, data[s].mirrored(), batch_size)) / 2
-                                for s in splits}
-    return out
+    return {f"{name}{flip}": p for name, model in variants.items()
+            for flip, p in as_trained_and_flipped(model, data, splits, batch_size).items()}
+
+
+def as_trained_and_flipped(model: torch.nn.Module, data: dict, splits: list[str],
+                           batch_size: int) -> dict[str, dict[str, np.ndarray]]:
+    """{"": probs, ", flip": the mean of the probs on each face and its mirror image}, each {split: (N, A)}."""
+    plain = {s: train.predict(model, data[s], batch_size) for s in splits}
+    return {"": plain, ", flip": {s: (plain[s] + train.predict(model, data[s].mirrored(), batch_size)) / 2
+                                  for s in splits}}
 
 
 def score(probs: dict[str, dict[str, np.ndarray]], data: dict) -> list[dict]:
