@@ -68,11 +68,13 @@ def run_labels(runs: list[Path]) -> list[str]:
     return labels
 
 
-def predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str, dict[str, np.ndarray]]:
+def predictions(runs: list[Path], data: dict, batch_size: int = 64,
+                models: list[torch.nn.Module] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """{variant: {split: probs (N, A)}} on val and the test splits: each run as trained and flipped, then the
     mean of the runs' probabilities (both ways) when there are several. Runs of one recipe are named by their
     seed ("seed 0"), others also by spec and by what differs in their recipe (``run_labels``: "lite2 seed 0",
-    "lite2 dp0.2 seed 0"), and their mean is then "mean of N runs"."""
+    "lite2 dp0.2 seed 0"), and their mean is then "mean of N runs". ``models``: the runs already loaded
+    (``train.load_model``), else loaded here."""
     splits = ["val", *test_splits(data)]
     labels = run_labels(runs)
     for label, count in Counter(labels).items():
@@ -82,8 +84,9 @@ def predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str,
                              "seeds or recipes")
     mixed = any(label != f"seed {label.split()[-1]}" for label in labels)
     out, members = {}, {"": [], ", flip": []}
-    for run, label in zip(runs, labels):
-        for flip, p in as_trained_and_flipped(train.load_model(run), data, splits, batch_size).items():
+    models = models or [train.load_model(run) for run in runs]
+    for model, label in zip(models, labels):
+        for flip, p in as_trained_and_flipped(model, data, splits, batch_size).items():
             out[f"{label}{flip}"] = p
             members[flip].append(p)
     if len(runs) > 1:
@@ -93,20 +96,34 @@ def predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str,
     return out
 
 
-def soup_predictions(runs: list[Path], data: dict, batch_size: int = 64) -> dict[str, dict[str, np.ndarray]]:
+def soup_predictions(runs: list[Path], data: dict, batch_size: int = 64, models: list[torch.nn.Module] | None = None,
+                     probs: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """{variant: {split: probs}} of the runs' model soups (``soups.py``), as trained and flipped: the uniform soup
     of all runs, and the greedy soup chosen on val, named by its ingredients. BatchNorm is re-estimated on
-    ``data["train"]``."""
+    ``data["train"]``. ``models`` and ``probs``: the runs loaded and their ``predictions``, when the caller has
+    them; the greedy soup then takes the runs' val accuracies from ``probs``, and the rows of a greedy soup of
+    one run (that run) or of all runs (the uniform soup) are copied, not scored again."""
     if len({spec_of(run) for run in runs}) > 1:
         raise SystemExit("--soup averages weights: give runs of one spec (one architecture), e.g. its seeds")
     splits, labels = ["val", *test_splits(data)], run_labels(runs)
     kind = "seeds" if all(label == f"seed {label.split()[-1]}" for label in labels) else "runs"
-    models = [train.load_model(run) for run in runs]
-    greedy, chosen = soups.greedy_soup(models, data["train"], data["val"], batch_size)
-    variants = {f"uniform soup of {len(runs)} {kind}": soups.uniform_soup(models, data["train"], batch_size),
-                f"greedy soup ({', '.join(labels[i] for i in chosen)})": greedy}
-    return {f"{name}{flip}": p for name, model in variants.items()
-            for flip, p in as_trained_and_flipped(model, data, splits, batch_size).items()}
+    models = models or [train.load_model(run) for run in runs]
+    probs = probs or predictions(runs, data, batch_size, models)
+    val_y = data["val"].y.cpu().numpy().astype(bool)
+    scores = [float(((probs[label]["val"] >= 0.5) == val_y).mean()) for label in labels]  # as soups.accuracy
+    greedy, chosen = soups.greedy_soup(models, data["train"], data["val"], batch_size, scores=scores)
+    uniform = f"uniform soup of {len(runs)} {kind}"
+    out = {f"{uniform}{flip}": p for flip, p in as_trained_and_flipped(
+        soups.uniform_soup(models, data["train"], batch_size), data, splits, batch_size).items()}
+    name = f"greedy soup ({', '.join(labels[i] for i in chosen)})"
+    for flip in ("", ", flip"):
+        if len(chosen) == 1:  # the best run on val alone: that network
+            out[f"{name}{flip}"] = probs[f"{labels[chosen[0]]}{flip}"]
+        elif len(chosen) == len(runs):  # every run: the uniform soup's weights
+            out[f"{name}{flip}"] = out[f"{uniform}{flip}"]
+    if name not in out:
+        out |= {f"{name}{flip}": p for flip, p in as_trained_and_flipped(greedy, data, splits, batch_size).items()}
+    return out
 
 
 def as_trained_and_flipped(model: torch.nn.Module, data: dict, splits: list[str],
@@ -197,9 +214,10 @@ def main(argv: list[str] | None = None) -> dict:
     setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.runs[0].parent)
     wanted = ("train", "val", "test", "test_b") if args.soup else ("val", "test", "test_b")
     data = load_splits(setup, img_size=size, square=frame == "square", splits=wanted)
-    probs = predictions(args.runs, data, args.batch_size)
+    models = [train.load_model(run) for run in args.runs]  # each run loaded once, for its rows and its soups
+    probs = predictions(args.runs, data, args.batch_size, models)
     if args.soup:
-        probs |= soup_predictions(args.runs, data, args.batch_size)
+        probs |= soup_predictions(args.runs, data, args.batch_size, models, probs)
     rows = score(probs, data)
     name = args.name or args.runs[0].name.replace("_s0_", "_").removeprefix("rs_")
     command = "python benchmarks/inference_levers.py " + shlex.join(sys.argv[1:] if argv is None else argv)

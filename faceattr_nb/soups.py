@@ -95,11 +95,16 @@ def accuracy(model: nn.Module, cache: ImageCache, batch_size: int = 64) -> float
     return float(((probs >= 0.5) == cache.y.cpu().numpy().astype(bool)).mean())
 
 
-def greedy_soup(models: list[nn.Module], train_cache: ImageCache, val: ImageCache,
-                batch_size: int = 64) -> tuple[nn.Module, list[int]]:
+def greedy_soup(models: list[nn.Module], train_cache: ImageCache, val: ImageCache, batch_size: int = 64,
+                scores: list[float] | None = None) -> tuple[nn.Module, list[int]]:
     """Recipe 1 of the paper: the models sorted by val accuracy, best first; each is kept in the soup only when
-    the soup's val accuracy does not fall. Returns the soup and the indices of its ingredients in ``models``."""
-    scores = [accuracy(m, val, batch_size) for m in models]
+    the soup's val accuracy does not fall. ``scores``: the models' val accuracies when the caller has them
+    already (from their predictions), else measured here. Returns the soup (``models[i]`` itself when it kept
+    one model) and the indices of its ingredients in ``models``."""
+    if scores is None:
+        scores = [accuracy(m, val, batch_size) for m in models]
+    elif len(scores) != len(models):
+        raise ValueError(f"{len(scores)} val scores for {len(models)} models: give one per model, or none")
     order = sorted(range(len(models)), key=lambda i: -scores[i])
     chosen, best, soup = [order[0]], scores[order[0]], models[order[0]]
     for i in order[1:]:

@@ -469,6 +469,11 @@ def test_inference_levers_soups_are_one_network_chosen_on_val(bench, tmp_path):
     assert re.fullmatch(r"greedy soup \(seed [01](, seed [01])?\)", greedy) and variants[9] == f"{greedy}, flip"
     # the greedy soup starts from the run that is best on val, and never falls below it there
     assert rows[(greedy, "0.5")]["val"] >= max(rows[(f"seed {s}", "0.5")]["val"] for s in (0, 1)) - 1e-12
+    # a greedy soup of one run is that run; of both, the uniform soup: the same rows, copied rather than re-scored
+    same = "seed " + greedy[-2] if greedy.count("seed") == 1 else "uniform soup of 2 seeds"
+    for thresholds in ("0.5", "tuned on val"):
+        for split in ("val", "test", "test_b"):
+            assert rows[(greedy, thresholds)][split] == rows[(same, thresholds)][split]
     (pse,) = run("pse_baseline")
     with pytest.raises(SystemExit, match="one spec"):
         inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{pse.stem}_s0"), "--soup", *common])

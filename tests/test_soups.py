@@ -138,3 +138,17 @@ def test_greedy_soup_keeps_a_run_only_when_val_accuracy_does_not_fall(monkeypatc
     # best first (0.5: 0.875); with the 0.0 run the mean is 0.25, level (0.875): kept; with the 2.0 run 0.83: dropped
     assert chosen == [2, 0]
     torch.testing.assert_close(soup.conv.weight, torch.full_like(soup.conv.weight, 0.25))
+
+
+def test_greedy_soup_orders_the_runs_by_the_val_scores_it_is_given_and_scores_only_its_candidates(monkeypatch):
+    models, measured = nets(3), []
+    real = soups.accuracy
+    monkeypatch.setattr(soups, "accuracy", lambda m, cache, batch_size=64: measured.append(m) or real(m, cache))
+    train_cache, val = toy_cache(16), toy_cache(16, seed=1)
+    soup, chosen = soups.greedy_soup(models, train_cache, val, batch_size=16, scores=[0.1, 0.9, 0.5])
+    assert chosen[0] == 1  # the given scores rank the runs: the caller's predictions are not measured again
+    assert len(measured) == 2 and not any(m is run for m in measured for run in models)  # the two candidate soups
+    if chosen == [1]:
+        assert soup is models[1]
+    with pytest.raises(ValueError, match="2 val scores for 3 models"):
+        soups.greedy_soup(models, train_cache, val, batch_size=16, scores=[0.1, 0.2])
