@@ -3,13 +3,14 @@
     PYTHONPATH=$PWD python benchmarks/inference_levers.py RUN [RUN ...] [--data DIR]
 
 RUN: run folders the benchmark wrote under ``--runs`` (``rs_<json stem>_s<seed>[_finetune]``), e.g. the seeds
-of one spec; all at one input size. Each is scored on (a) the aligned official-test faces and (b) the
-unaligned crops, as trained and with
+of one spec. Each is scored on (a) the aligned official-test faces and (b) the unaligned crops, at the input
+side and frame it was trained on, as trained and with
 - flip: the mean of the probabilities on each face and on its mirror image (the flip the models were
   trained with, as test-time augmentation);
 - mean of seeds: the mean of the runs' probabilities (an ensemble; with two runs or more; runs of several
-  specs or recipes at one input size, e.g. Lite0's and Lite2's seeds, are named by spec and by what differs in
-  their recipe, and their mean is "mean of N runs");
+  specs, recipes or input sides, e.g. Lite0's and Lite2's seeds, are named by spec, side and what differs in
+  their recipe, and their mean is "mean of N runs": each run's probabilities on the same faces, each at its own
+  input);
 - model soups (``--soup``, runs of one spec): one network whose weights are the mean of the runs' weights,
   BatchNorm re-estimated on the training faces (``soups.py``): the uniform soup of all runs, and the greedy
   soup, which adds run after run, best on val first, while val accuracy does not fall;
@@ -56,25 +57,29 @@ def recipe_of(run: Path) -> list[str]:
 
 def run_labels(runs: list[Path]) -> list[str]:
     """What tells each run apart from the others given: its seed alone for the seeds of one recipe ('seed 0');
-    else its spec, the recipe tokens not shared by every run, and its seed ('lite0 seed 0', 'lite2 dp0.2 seed 0')."""
+    else its spec, its input side when the sides differ, the recipe tokens not shared by every run (without the
+    seed count, 'Nseeds'), and its seed ('lite0 seed 0', 'lite2 dp0.2 seed 0', 'lite2 256px seed 0')."""
     recipes = [recipe_of(run) for run in runs]
+    sides = [re.search(r"_(\d+px)", run.name).group(1) for run in runs]
     shared = set.intersection(*map(set, recipes))
-    mixed = len({spec_of(run) for run in runs}) > 1 or any(set(recipe) - shared for recipe in recipes)
+    mixed = len({spec_of(run) for run in runs}) > 1 or len(set(sides)) > 1 or any(set(r) - shared for r in recipes)
     labels = []
-    for run, recipe in zip(runs, recipes):
+    for run, side, recipe in zip(runs, sides, recipes):
         seed = json.loads((run / "record.json").read_text())["config"]["seed"]
-        parts = [spec_of(run)] * mixed + [t for t in recipe if t not in shared]
+        parts = [spec_of(run)] * mixed + [side] * (len(set(sides)) > 1)
+        parts += [t for t in recipe if t not in shared and not re.fullmatch(r"\d+seeds", t)]
         labels.append(" ".join([*parts, f"seed {seed}"]))
     return labels
 
 
-def predictions(runs: list[Path], data: dict, batch_size: int = 64,
-                models: list[torch.nn.Module] | None = None) -> dict[str, dict[str, np.ndarray]]:
+def predictions(runs: list[Path], data: dict, batch_size: int = 64, models: list[torch.nn.Module] | None = None,
+                inputs: list[dict] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """{variant: {split: probs (N, A)}} on val and the test splits: each run as trained and flipped, then the
     mean of the runs' probabilities (both ways) when there are several. Runs of one recipe are named by their
-    seed ("seed 0"), others also by spec and by what differs in their recipe (``run_labels``: "lite2 seed 0",
-    "lite2 dp0.2 seed 0"), and their mean is then "mean of N runs". ``models``: the runs already loaded
-    (``train.load_model``), else loaded here."""
+    seed ("seed 0"), others also by spec, input side and what differs in their recipe (``run_labels``: "lite2
+    seed 0", "lite2 dp0.2 seed 0", "lite2 256px seed 0"), and their mean is then "mean of N runs". ``models``:
+    the runs already loaded (``train.load_model``), else loaded here; ``inputs``: the splits each run is scored
+    on, the same faces at its own input side (default: ``data`` for every run)."""
     splits = ["val", *test_splits(data)]
     labels = run_labels(runs)
     for label, count in Counter(labels).items():
@@ -85,8 +90,8 @@ def predictions(runs: list[Path], data: dict, batch_size: int = 64,
     mixed = any(label != f"seed {label.split()[-1]}" for label in labels)
     out, members = {}, {"": [], ", flip": []}
     models = models or [train.load_model(run) for run in runs]
-    for model, label in zip(models, labels):
-        for flip, p in as_trained_and_flipped(model, data, splits, batch_size).items():
+    for model, label, faces in zip(models, labels, inputs or [data] * len(runs)):
+        for flip, p in as_trained_and_flipped(model, faces, splits, batch_size).items():
             out[f"{label}{flip}"] = p
             members[flip].append(p)
     if len(runs) > 1:
@@ -206,16 +211,22 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        size, frame = run_input(args.runs)
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
+    seen = [run_input([run]) for run in args.runs]  # (input side, frame) of each run
+    if args.soup and len(set(seen)) > 1:
+        raise SystemExit(f"--soup re-estimates BatchNorm on one set of training images: give runs of one input "
+                         f"size and frame (these have {', '.join(f'{s} px {f}' for s, f in sorted(set(seen)))})")
     t0 = time.perf_counter()
     setup = config.resolve(profile=args.profile, data=args.data, runs_dir=args.runs[0].parent)
     wanted = ("train", "val", "test", "test_b") if args.soup else ("val", "test", "test_b")
-    data = load_splits(setup, img_size=size, square=frame == "square", splits=wanted)
+    by_input = {(size, frame): load_splits(setup, img_size=size, square=frame == "square", splits=wanted)
+                for size, frame in dict.fromkeys(seen)}  # each run is scored on the same faces at its own input
+    data = by_input[seen[0]]
+    for faces in by_input.values():  # one face per row in every input: the probabilities can be averaged
+        if any(list(faces[s].ids) != list(data[s].ids) for s in data):
+            raise RuntimeError("the splits at two input sides hold other faces or another order: "
+                               "load_splits must keep the same images in the same order at every side")
     models = [train.load_model(run) for run in args.runs]  # each run loaded once, for its rows and its soups
-    probs = predictions(args.runs, data, args.batch_size, models)
+    probs = predictions(args.runs, data, args.batch_size, models, inputs=[by_input[i] for i in seen])
     if args.soup:
         probs |= soup_predictions(args.runs, data, args.batch_size, models, probs)
     rows = score(probs, data)

@@ -397,10 +397,24 @@ def test_inference_levers_of_saved_seeds(bench, tmp_path):
     text = md.read_text()
     section = text[text.index(inference_levers.BEGIN):text.index(inference_levers.END)]
     assert section.count("| mean of 2 seeds, flip | tuned on val |") == 1 and AFTER in text
+
+    # runs of two input sides: each scored on the same faces at its own side, then averaged
     (other,) = run("scratch_cnn", extra=("--size", "48"))
-    with pytest.raises(SystemExit, match="different inputs"):
-        inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{other.stem}_s0"), "--data",
-                               str(tmp_path / "shared"), "--profile", "smoke", "--out", str(tmp_path / "levers")])
+    mixed = [runs[0], tmp_path / "runs" / f"rs_{other.stem}_s0"]
+    assert inference_levers.run_labels(mixed) == ["scratch_cnn 32px seed 0", "scratch_cnn 48px seed 0"]
+    common = ["--data", str(tmp_path / "shared"), "--profile", "smoke", "--out", str(tmp_path / "levers"),
+              "--results-md", str(md)]
+    record = inference_levers.main([*map(str, mixed), *common])
+    rows = {(r["variant"], r["thresholds"]): r for r in record["rows"]}
+    big = splits.load_splits(setup, img_size=48)
+    alone = train.predict(train.load_model(mixed[1]), big["test"])
+    assert rows[("scratch_cnn 48px seed 0", "0.5")]["test"]["mean"] == pytest.approx(
+        json.loads(other.read_text())["rows"]["scratch_cnn"]["test"]["mean"])  # its own benchmark score
+    mean = (probs["seed 0"]["test"] + alone) / 2
+    y = faces.y.numpy().astype(bool)
+    assert rows[("mean of 2 runs", "0.5")]["test"]["mean"] == pytest.approx(float(((mean >= 0.5) == y).mean()))
+    with pytest.raises(SystemExit, match="one input size"):  # a soup re-estimates BatchNorm on one input
+        inference_levers.main([*map(str, mixed), "--soup", *common])
 
 
 @pytest.mark.parametrize("section", ["real_subset", "real_subset_gpu"])
