@@ -114,12 +114,13 @@ def soup_predictions(runs: list[Path], data: dict, batch_size: int = 64, models:
     kind = "seeds" if all(label == f"seed {label.split()[-1]}" for label in labels) else "runs"
     models = models or [train.load_model(run) for run in runs]
     probs = probs or predictions(runs, data, batch_size, models)
-    val_y = data["val"].y.cpu().numpy().astype(bool)
-    scores = [float(((probs[label]["val"] >= 0.5) == val_y).mean()) for label in labels]  # as soups.accuracy
+    val_y = data["val"].y.cpu().numpy()
+    scores = [metrics.mean_accuracy(val_y, probs[label]["val"]) for label in labels]  # as soups.accuracy measures
     greedy, chosen = soups.greedy_soup(models, data["train"], data["val"], batch_size, scores=scores)
+    # a greedy soup of every run is the uniform soup, already averaged and its BatchNorm re-estimated
+    uniform_soup = greedy if len(chosen) == len(runs) > 1 else soups.uniform_soup(models, data["train"], batch_size)
     uniform = f"uniform soup of {len(runs)} {kind}"
-    out = {f"{uniform}{flip}": p for flip, p in as_trained_and_flipped(
-        soups.uniform_soup(models, data["train"], batch_size), data, splits, batch_size).items()}
+    out = {f"{uniform}{flip}": p for flip, p in as_trained_and_flipped(uniform_soup, data, splits, batch_size).items()}
     name = f"greedy soup ({', '.join(labels[i] for i in chosen)})"
     for flip in ("", ", flip"):
         if len(chosen) == 1:  # the best run on val alone: that network

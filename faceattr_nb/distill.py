@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from faceattr_nb import train
+from faceattr_nb import metrics, train
 from faceattr_nb.data.loaders import ImageCache
 
 
@@ -63,4 +63,4 @@ def with_soft_targets(cache: ImageCache, probs: np.ndarray, weight: float = 1.0)
 def agreement(cache: ImageCache, probs: np.ndarray) -> float:
     """Fraction of the (image, attribute) labels of ``cache`` that the teacher's probabilities agree with at 0.5:
     how far its soft targets are from the labels it was trained on."""
-    return float(((np.asarray(probs) >= 0.5) == cache.y.cpu().numpy().astype(bool)).mean())
+    return metrics.mean_accuracy(cache.y.cpu().numpy(), probs)

@@ -229,6 +229,11 @@ def bootstrap_mean(values: np.ndarray, groups: np.ndarray, n_boot: int = 2000, l
     return {"mean": float(per_image.mean()), "low": float(low), "high": float(high), "n_groups": int(len(sums))}
 
 
+def mean_accuracy(y_true: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> float:
+    """Mean accuracy over images and attributes of ``probs >= threshold`` against the 0/1 labels ``y_true``."""
+    return float(((np.asarray(probs) >= threshold) == np.asarray(y_true).astype(bool)).mean())
+
+
 def accuracy_ci(y_true: np.ndarray, probs: np.ndarray, groups: np.ndarray, threshold: float | np.ndarray = 0.5,
                 **kw) -> dict[str, float]:
     """Mean accuracy over images and attributes, with its identity-bootstrap interval (``bootstrap_mean``)."""

@@ -221,7 +221,9 @@ def _check_rescored(record: dict, split: str, scored: dict, tolerance: float) ->
     stated = record["summary"].get(split, {}).get("mean_accuracy")
     if stated is None:
         return
-    again = float(((scored["probs"] >= 0.5) == scored["y"].astype(bool)).mean())
+    from faceattr_nb.metrics import mean_accuracy
+
+    again = mean_accuracy(scored["y"], scored["probs"])
     if abs(again - stated) > tolerance:
         raise ValueError(f"run {record['name']}: re-scored {split} mean accuracy {again:.4f} differs from the "
                          f"record's {stated:.4f}; it was trained on inputs that load_splits does not rebuild "

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from faceattr_nb import train
+from faceattr_nb import metrics, train
 from faceattr_nb.data.loaders import ImageCache, batches
 
 
@@ -92,7 +92,7 @@ def interpolate(a: nn.Module, b: nn.Module, alpha: float, train_cache: ImageCach
 def accuracy(model: nn.Module, cache: ImageCache, batch_size: int = 64) -> float:
     """Mean accuracy over the attributes of ``cache`` at threshold 0.5."""
     probs = train.predict(model, cache, batch_size)
-    return float(((probs >= 0.5) == cache.y.cpu().numpy().astype(bool)).mean())
+    return metrics.mean_accuracy(cache.y.cpu().numpy(), probs)
 
 
 def greedy_soup(models: list[nn.Module], train_cache: ImageCache, val: ImageCache, batch_size: int = 64,

@@ -205,3 +205,11 @@ def test_bootstrap_mean_checks_its_inputs():
         metrics.bootstrap_mean(np.ones(4), np.arange(3))
     with pytest.raises(ValueError, match="fraction"):
         metrics.bootstrap_mean(np.ones(4), np.arange(4), level=95)
+
+
+def test_mean_accuracy_is_sklearns_accuracy_averaged_over_the_attributes():
+    rng = np.random.default_rng(0)
+    y, probs = rng.integers(0, 2, (50, 6)), rng.random((50, 6))
+    want = np.mean([accuracy_score(y[:, a], probs[:, a] >= 0.5) for a in range(6)])
+    assert metrics.mean_accuracy(y, probs) == pytest.approx(want)
+    assert metrics.mean_accuracy(y, probs, threshold=0.0) == pytest.approx(y.mean())  # everything predicted 1
