@@ -15,11 +15,11 @@ resampled, seeds kept) and "sd" is the standard deviation over seeds.
 
 ``--models`` takes names of SPECS (or "all": every spec but the slow ones).
 Each spec writes
-OUT/<spec>_<size>px[_full][_shift<N>][_ft<lr>][_<schedule>][_bn<stats>][_dp<rate>][_kd<N>-<digest>][_sharedhead]_<epochs>[+<N>]ep_<n>seeds.json
+OUT/<spec>_<size>px[_full][_shift<N>][_ft<lr>][_<schedule>][_bn<stats>][_dp<rate>][_ld<decay>][_kd<N>-<digest>][_sharedhead]_<epochs>[+<N>]ep_<n>seeds.json
 (results, the validation accuracy of the kept epoch, config, wall time,
 machine, date, command; ``json_name``: --frame, --shift, --finetune-lr,
---schedule, --finetune-bn, --drop-path, --teacher, --shared-head and
---finetune-epochs runs get rows of their own);
+--schedule, --finetune-bn, --drop-path, --layer-decay, --teacher,
+--shared-head and --finetune-epochs runs get rows of their own);
 then the section between the markers of RESULTS.md is rebuilt from every JSON
 file in OUT, and the rest of the file is left as it was (``--section NAME``
 with an OUT of its own: another section, e.g. the runs on a GPU at the papers'
@@ -69,6 +69,7 @@ class Spec:
     finetune_lr: float | None = None  # transfer (notebook 03): phase 1 frozen, phase 2 all layers at this lr
     finetune_epochs: int | None = None  # phase 2's epochs; None: as many as phase 1
     finetune_bn: str = "imagenet"  # phase 2 BatchNorm of a pretrained base: "imagenet" statistics kept, or "faces"
+    finetune_layer_decay: float | None = None  # phase 2: stage k below the top at lr * decay**k (None: one lr)
     shared_head: bool = False      # every seed's phase 2 starts from seed 0's phase 1 (--shared-head)
     size: int | None = None        # a fixed input side (FaceNet's 36 px crops); None: --size
     epochs: int | None = None      # a fixed epoch count; None: --epochs
@@ -157,7 +158,7 @@ def phases(spec: Spec, model: torch.nn.Module, cfg: train.TrainConfig):
     # (finetune_bn="faces" measures that: notebook 03's exercise 3)
     keep = pretrained and spec.finetune_bn == "imagenet"
     yield "_finetune", model.unfreeze_backbone(bn_eval=keep), dataclasses.replace(
-        cfg, lr=spec.finetune_lr, epochs=spec.finetune_epochs or cfg.epochs)
+        cfg, lr=spec.finetune_lr, epochs=spec.finetune_epochs or cfg.epochs, layer_decay=spec.finetune_layer_decay)
 
 
 def run_seed(name: str, spec: Spec, data: dict, cfg: train.TrainConfig, size: int, setup: config.Setup,
@@ -346,6 +347,8 @@ def recipe(record: dict, finetune: bool = False) -> str:
     bn = ", BatchNorm on faces" if finetune and record.get("finetune_bn") == "faces" else ""
     dp = record.get("create_kwargs", {}).get("drop_path_rate")
     depth = f", stochastic depth {dp:g}" if finetune and dp and record.get("finetune_bn") == "faces" else ""
+    decay = record.get("finetune_layer_decay")
+    depth += f", layer decay {decay:g}" if finetune and decay else ""
     teachers = record.get("teachers")
     weight = record.get("teacher_weight", 1.0)
     kd = (f", distilled from {len(teachers)} runs" + (f" (weight {weight:g})" if weight != 1 else "")
@@ -405,6 +408,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--drop-path", type=float, default=None,
                     help="stochastic depth rate of the transfer specs' backbone, active in phase 2 with "
                          "--finetune-bn faces (EfficientNet's ImageNet training used 0.2; default: off)")
+    ap.add_argument("--layer-decay", type=float, default=None,
+                    help="transfer specs, phase 2: discriminative learning rates, the head at --finetune-lr and the "
+                         "backbone's stage k below the top at that lr * D**k (train.layer_decay_groups; default: "
+                         "one lr for all)")
     ap.add_argument("--teacher", type=Path, nargs="+", default=None,
                     help="run folders of this script (same input size and frame) whose mean probabilities on the "
                          "training faces, each with its mirror image, are the training targets of the transfer "
@@ -437,13 +444,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, finetune_lr: float | None = None,
               schedule: str | None = None, finetune_epochs: int | None = None, finetune_bn: str | None = None,
               frame: str = "square", drop_path: float | None = None, teachers: list[Path] | None = None,
-              teacher_weight: float = 1.0, shared_head: bool = False) -> str:
+              teacher_weight: float = 1.0, shared_head: bool = False, layer_decay: float | None = None) -> str:
     """The file of one spec's run: every setting that makes it another row is in the name, so no run replaces
     another's (``frame``: "_full" for the whole frame; ``finetune_lr``, ``schedule``, ``finetune_epochs`` and
     ``finetune_bn``: only when set on the command line; the spec's own have no suffix; a phase 2 of its own
-    length reads '3+6ep'; ``drop_path``: '_dp0.2'; ``teachers``: '_kd6-<digest of their folder names>', and
-    'w0.5' after it for a ``teacher_weight`` below 1; ``shared_head``: '_sharedhead'). The stem also names the run
-    records (``run_seed``)."""
+    length reads '3+6ep'; ``drop_path``: '_dp0.2'; ``layer_decay``: '_ld0.7'; ``teachers``: '_kd6-<digest of
+    their folder names>', and 'w0.5' after it for a ``teacher_weight`` below 1; ``shared_head``: '_sharedhead').
+    The stem also names the run records (``run_seed``)."""
     full = "_full" if frame == "full" else ""
     shifted = f"_shift{shift}" if shift else ""
     tuned = f"_ft{finetune_lr:g}" if finetune_lr else ""
@@ -451,6 +458,7 @@ def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, fin
     phase2 = f"+{finetune_epochs}" if finetune_epochs else ""
     bn = f"_bn{finetune_bn}" if finetune_bn else ""
     dp = f"_dp{drop_path:g}" if drop_path else ""
+    dp += f"_ld{layer_decay:g}" if layer_decay else ""
     kd = ""
     if teachers:
         digest = hashlib.sha1("\n".join(sorted(Path(t).name for t in teachers)).encode()).hexdigest()[:6]
@@ -474,7 +482,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     names = chosen(args.models)
     without = [n for n in names if SPECS[n].model != "xception"]
     for option, given in (("--drop-path", args.drop_path), ("--teacher", args.teacher),
-                          ("--shared-head", args.shared_head)):
+                          ("--shared-head", args.shared_head), ("--layer-decay", args.layer_decay)):
         if given and without:
             raise SystemExit(f"{option} applies to the transfer specs (lite0, lite2, xception_random), not to "
                              f"{', '.join(without)}: run those without it")
@@ -493,7 +501,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         spec = SPECS[name]
         if spec.finetune_lr:  # the phase-2 options of the transfer specs
             given = dict(finetune_lr=args.finetune_lr, finetune_epochs=args.finetune_epochs,
-                         finetune_bn=args.finetune_bn)
+                         finetune_bn=args.finetune_bn, finetune_layer_decay=args.layer_decay)
             spec = dataclasses.replace(spec, **{k: v for k, v in given.items() if v})
         if args.drop_path:
             spec = dataclasses.replace(spec, kwargs=dict(spec.kwargs, drop_path_rate=args.drop_path))
@@ -507,7 +515,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
                                     schedule=args.schedule, finetune_epochs=spec.finetune_epochs,
                                     finetune_bn=args.finetune_bn if spec.finetune_lr else None,
                                     frame=frame, drop_path=args.drop_path, teachers=args.teacher,
-                                    teacher_weight=args.teacher_weight, shared_head=args.shared_head)
+                                    teacher_weight=args.teacher_weight, shared_head=args.shared_head,
+                                    layer_decay=args.layer_decay)
         if args.skip_done and path.exists():
             print(f"{name}: {path} exists, skipped (--skip-done)")
             continue
@@ -524,6 +533,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         record = {"spec": name, "model": spec.model, "create_kwargs": spec.kwargs, "backbone": spec.backbone,
                   "finetune_lr": spec.finetune_lr, "finetune_epochs": spec.finetune_epochs,
                   "finetune_bn": spec.finetune_bn if spec.finetune_lr else None,
+                  **({"finetune_layer_decay": spec.finetune_layer_decay} if spec.finetune_layer_decay else {}),
                   **({"shared_head": True} if spec.shared_head else {}),
                   "train_config": dataclasses.asdict(cfg), "img_size": size,
                   "frame": frame, **teaching,

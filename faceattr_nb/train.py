@@ -55,6 +55,7 @@ class TrainConfig:
     min_lr: float = 0.0           # cosine and cyclic: the lowest learning rate
     warmup_steps: int = 0         # linear warm-up before any schedule
     clip: float | None = None     # max gradient norm (None: no clipping)
+    layer_decay: float | None = None  # discriminative lrs: a timm backbone's stage k below the top at lr * decay**k
     patience: int | None = None   # early stopping: epochs without improvement (None: off)
     min_delta: float = 0.0        # early stopping: the smallest change that counts
     monitor: str = "val_loss"     # "val_loss" (lower is better) or "val_accuracy"
@@ -70,6 +71,18 @@ class TrainConfig:
         for name, valid in checks.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}; valid values: {', '.join(valid)}")
+        if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
+            raise ValueError(f"TrainConfig.layer_decay={self.layer_decay!r}; use a value in (0, 1] (1: one lr "
+                             "for every layer, as with None)")
+
+
+# Fields added after checkpoints were first written: left out of a run's signature while at these values,
+# so a checkpoint written before a field existed still resumes (fit).
+_LATER_FIELDS = {"layer_decay": None}
+
+
+def _config_signature(cfg: TrainConfig) -> dict:
+    return {k: v for k, v in asdict(cfg).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
 @dataclass
@@ -104,10 +117,39 @@ def lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
     return 1.0
 
 
+def layer_decay_groups(model: nn.Module, lr: float, decay: float) -> list[dict]:
+    """Discriminative learning rates (Howard and Ruder, ULMFiT, ACL 2018): parameter groups in which the
+    stages of the model's timm backbone (``model.backbone``) learn at ``lr * decay**k``, k counted from the
+    top stage (k = 1) down to the stem, and everything outside the backbone (the head) at ``lr``.
+    The stages are timm's own coarse groups (``group_matcher(coarse=True)``: stem, then each stage)."""
+    from timm.models import group_parameters
+
+    backbone = getattr(model, "backbone", None)
+    if not hasattr(backbone, "group_matcher"):
+        raise ValueError(f"layer_decay needs a model whose .backbone is a timm model with stages "
+                         f"(group_matcher); {type(model).__name__} has none: set TrainConfig.layer_decay=None")
+    stage = group_parameters(backbone, backbone.group_matcher(coarse=True), reverse=True)  # name -> 0 (stem)..top
+    top = max(stage.values())
+    scales: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        inner = name.removeprefix("backbone.")
+        k = top - stage[inner] + 1 if name.startswith("backbone.") and inner in stage else 0
+        scales.setdefault(decay ** k, []).append(p)
+    return [{"params": ps, "lr": lr * s} for s, ps in sorted(scales.items(), reverse=True)]
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer over trainable parameters (or the model's own ``param_groups``)."""
+    """The optimizer over trainable parameters (or the model's own ``param_groups``, or, with
+    ``cfg.layer_decay``, ``layer_decay_groups``)."""
+    if cfg.layer_decay is not None and hasattr(model, "param_groups"):
+        raise ValueError(f"{type(model).__name__} sets its own param_groups; layer_decay would replace them: "
+                         "set TrainConfig.layer_decay=None")
     if hasattr(model, "param_groups"):
         groups = model.param_groups(cfg.lr, cfg.weight_decay)
+    elif cfg.layer_decay is not None:
+        groups = layer_decay_groups(model, cfg.lr, cfg.layer_decay)
     else:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     groups = [g for g in groups if any(p.requires_grad for p in g["params"])]
@@ -314,7 +356,8 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     # Resume: a checkpoint of this run with the same config continues exactly where it stopped.
     state = {"epoch": 0, "step": 0, "history": [], "best": None, "best_state": None, "bad_epochs": 0}
     ckpt_path = run_dir / "checkpoint.pt"
-    signature = json.dumps({"config": asdict(cfg), "model": getattr(model, "create_name", type(model).__name__),
+    signature = json.dumps({"config": _config_signature(cfg),
+                            "model": getattr(model, "create_name", type(model).__name__),
                             "kwargs": getattr(model, "create_kwargs", {}), "n_train": len(train),
                             "shape": list(train.x.shape[1:]), "source": train.source,
                             # the weights' names and shapes: a checkpoint of an older version of the model starts afresh

@@ -301,6 +301,22 @@ def test_drop_path_run_records_the_rate_and_refuses_specs_without_a_timm_base(be
         run("lite0", "scratch_cnn", extra=("--drop-path", "0.1"))
 
 
+def test_layer_decay_shapes_phase_2_only_and_gets_a_row_of_its_own(bench):
+    spec = dataclasses.replace(real_subset.SPECS["lite0"], finetune_layer_decay=0.5)
+    stages = real_subset.phases(spec, models.create(spec.model, **spec.kwargs), train.TrainConfig(epochs=3))
+    (_, _, frozen), (_, _, tuned) = next(stages), next(stages)
+    assert frozen.layer_decay is None and tuned.layer_decay == 0.5  # phase 1 stays the plain run's
+    run, md = bench
+    (path,) = run("lite0", extra=("--layer-decay", "0.5", "--finetune-lr", "3e-3"))
+    assert path.name == "lite0_32px_ft0.003_ld0.5_1ep_1seeds.json"
+    assert json.loads(path.read_text())["finetune_layer_decay"] == 0.5
+    rows = {line.split(" | ")[0][2:]: line for line in table(md) if line.startswith("| lite0_")}
+    assert "| adam 0.003, constant, layer decay 0.5 |" in rows["lite0_finetune"]
+    assert "layer decay" not in rows["lite0_frozen"]
+    with pytest.raises(SystemExit, match="scratch_cnn"):
+        run("lite0", "scratch_cnn", extra=("--layer-decay", "0.5"))
+
+
 def test_teacher_runs_are_distilled_into_a_row_of_its_own(bench, tmp_path):
     run, md = bench
     (first,) = run("lite0")

@@ -1,5 +1,7 @@
 """The trainer: loss goes down, exact resume, NaN error, schedules, run record, load_model."""
 import json
+import warnings
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -83,6 +85,52 @@ def test_checkpoint_of_another_version_of_the_model_starts_afresh(tmp_path, caps
     changed.net[-1] = nn.Linear(32, 40, bias=False)
     run = train.fit(changed, data, val, _cfg(), name="old", runs_dir=tmp_path, progress=False)
     assert "starting old afresh" in capsys.readouterr().out and len(run.history) == 4
+
+
+def test_new_config_fields_at_their_defaults_sign_a_checkpoint_as_before_they_existed(tmp_path):
+    """A checkpoint written before TrainConfig.layer_decay existed still resumes: at its default the field is
+    left out of the run's signature, which is then the older one."""
+    def stop_after_one(epoch, row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(Tiny(), toy_cache(64), toy_cache(32, seed=1), _cfg(), name="sig", runs_dir=tmp_path,
+                  progress=False, on_epoch_end=stop_after_one)
+    signed = json.loads(torch.load(tmp_path / "sig" / "checkpoint.pt", weights_only=False)["signature"])["config"]
+    assert signed == {k: v for k, v in asdict(_cfg()).items() if k != "layer_decay"}
+
+
+def test_layer_decay_steps_each_timm_stage_at_its_own_lr():
+    """Discriminative learning rates: Adam's first step moves each weight by about its group's lr, so the head
+    moves by lr, the top stage (and conv_head) by lr * d, ..., Lite0's stem, 8 stages down, by lr * d**8."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights: the optimizer does not care
+        model = models.create("xception", backbone="tf_efficientnet_lite0")
+    cfg = train.TrainConfig(lr=1e-2, optimizer="adam", weight_decay=0.0, layer_decay=0.5)
+    groups = train.layer_decay_groups(model, cfg.lr, cfg.layer_decay)
+    assert sorted(id(p) for g in groups for p in g["params"]) == sorted(id(p) for p in model.parameters())
+    assert [g["lr"] for g in groups] == [1e-2 * 0.5 ** k for k in range(9)]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = train.make_optimizer(model, cfg)
+    model.losses(model(torch.randn(4, 3, 32, 32)), torch.randint(0, 2, (4, 40)))["total"].backward()
+    optimizer.step()
+    params = dict(model.named_parameters())
+    moved = {n: (params[n] - before[n]).abs().max().item() for n in before}
+    assert moved["fc.weight"] == pytest.approx(1e-2, rel=1e-3)
+    assert moved["backbone.conv_head.weight"] == pytest.approx(1e-2 * 0.5, rel=1e-3)
+    assert moved["backbone.blocks.0.0.conv_dw.weight"] == pytest.approx(1e-2 * 0.5 ** 7, rel=1e-3)
+    assert moved["backbone.conv_stem.weight"] == pytest.approx(1e-2 * 0.5 ** 8, rel=1e-3)
+
+    model.freeze_backbone()  # phase 1: only the head has weights to group
+    assert [len(g["params"]) for g in train.layer_decay_groups(model, 1e-3, 0.5)] == [2]
+
+
+def test_layer_decay_needs_a_value_in_0_1_and_a_timm_backbone():
+    with pytest.raises(ValueError, match=r"layer_decay=0.0; use a value in \(0, 1\]"):
+        train.TrainConfig(layer_decay=0.0)
+    with pytest.raises(ValueError, match="Tiny has none"):
+        train.make_optimizer(Tiny(), _cfg(layer_decay=0.7))
 
 
 def test_nan_loss_raises_a_clear_error(tmp_path):
