@@ -348,13 +348,13 @@ def recipe(record: dict, finetune: bool = False) -> str:
     dp = record.get("create_kwargs", {}).get("drop_path_rate")
     depth = f", stochastic depth {dp:g}" if finetune and dp and record.get("finetune_bn") == "faces" else ""
     decay = record.get("finetune_layer_decay")
-    depth += f", layer decay {decay:g}" if finetune and decay else ""
+    layers = f", layer decay {decay:g}" if finetune and decay else ""
     teachers = record.get("teachers")
     weight = record.get("teacher_weight", 1.0)
     kd = (f", distilled from {len(teachers)} runs" + (f" (weight {weight:g})" if weight != 1 else "")
           if teachers else "")
     shared = ", phase 1 shared by the seeds" if record.get("shared_head") else ""
-    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}{kd}{shared}"
+    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}{layers}{kd}{shared}"
 
 
 def fmt(ci: dict | None) -> str:
@@ -458,13 +458,14 @@ def json_name(name: str, size: int, epochs: int, seeds: int, shift: int = 0, fin
     phase2 = f"+{finetune_epochs}" if finetune_epochs else ""
     bn = f"_bn{finetune_bn}" if finetune_bn else ""
     dp = f"_dp{drop_path:g}" if drop_path else ""
-    dp += f"_ld{layer_decay:g}" if layer_decay else ""
+    ld = f"_ld{layer_decay:g}" if layer_decay else ""
     kd = ""
     if teachers:
         digest = hashlib.sha1("\n".join(sorted(Path(t).name for t in teachers)).encode()).hexdigest()[:6]
         kd = f"_kd{len(teachers)}-{digest}" + (f"w{teacher_weight:g}" if teacher_weight != 1 else "")
     head = "_sharedhead" if shared_head else ""
-    return f"{name}_{size}px{full}{shifted}{tuned}{scheduled}{bn}{dp}{kd}{head}_{epochs}{phase2}ep_{seeds}seeds.json"
+    settings = f"{full}{shifted}{tuned}{scheduled}{bn}{dp}{ld}{kd}{head}"
+    return f"{name}_{size}px{settings}_{epochs}{phase2}ep_{seeds}seeds.json"
 
 
 def chosen(names: list[str]) -> list[str]:
