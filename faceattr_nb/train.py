@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 from faceattr_nb import distributed, metrics
 from faceattr_nb.cpu_memory import give_back_freed_memory, keep_freed_memory
 from faceattr_nb.data.loaders import ImageCache, batches
-from faceattr_nb.thresholds import apply_thresholds
 
 RECORD_VERSION = 1
 
@@ -429,7 +428,7 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
         distributed.sync_buffers(model)
         val_losses, val_probs = evaluate_loss(model, val, cfg.batch_size * 2, device, amp)
         _check_finite(name, f"epoch {epoch + 1}", val_losses, val_probs, cfg, ckpt_path)
-        val_acc = float((apply_thresholds(val_probs, 0.5) == val_y).mean())  # as metrics scores it
+        val_acc = metrics.mean_accuracy(val_y, val_probs)
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, **{f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()},
                "train_loss": sums.get("total", math.nan) / max(n_seen, 1),
