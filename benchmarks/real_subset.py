@@ -50,6 +50,7 @@ from results_md import replace_section  # benchmarks/results_md.py, beside this 
 from faceattr_nb import config, distill, metrics, models, train
 from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.splits import load_crops, load_splits
+from faceattr_nb.measured import input_text, recipe
 from faceattr_nb.models.lite import backbone_weights
 from faceattr_nb.thresholds import apply_thresholds
 
@@ -308,9 +309,7 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/", 
     for r in records:
         for row, res in r["rows"].items():
             best = "/".join(str(b) for b in res["best_epoch"])
-            shift = r["train_config"].get("shift", 0)
-            size = (f"{r['img_size']} px" + (", full frame" if r.get("frame") == "full" else "")
-                    + (f", shift ±{shift}" if shift else ""))
+            size = input_text(r)
             val = res.get("val_accuracy")
             epochs = (r.get("finetune_epochs") if row.endswith("_finetune") else None) or r["epochs"]
             cells = [row, r["backbone"], size, recipe(r, finetune=row.endswith("_finetune")),
@@ -338,23 +337,6 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/", 
             rows, with_val = tried[row]
             lines.append("| " + " | ".join([*cells[0:1], *cells[2:8], cells[9], f"{rows} ({with_val})"]) + " |")
     return "\n".join(lines + [marks[1]])
-
-
-def recipe(record: dict, finetune: bool = False) -> str:
-    """'adamw 2e-3, cosine' from a record's training config; a fine-tuning phase shows its own lr."""
-    cfg = record["train_config"]
-    lr = record["finetune_lr"] if finetune and record.get("finetune_lr") else cfg["lr"]
-    bn = ", BatchNorm on faces" if finetune and record.get("finetune_bn") == "faces" else ""
-    dp = record.get("create_kwargs", {}).get("drop_path_rate")
-    depth = f", stochastic depth {dp:g}" if finetune and dp and record.get("finetune_bn") == "faces" else ""
-    decay = record.get("finetune_layer_decay")
-    layers = f", layer decay {decay:g}" if finetune and decay else ""
-    teachers = record.get("teachers")
-    weight = record.get("teacher_weight", 1.0)
-    kd = (f", distilled from {len(teachers)} runs" + (f" (weight {weight:g})" if weight != 1 else "")
-          if teachers else "")
-    shared = ", phase 1 shared by the seeds" if record.get("shared_head") else ""
-    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}{layers}{kd}{shared}"
 
 
 def fmt(ci: dict | None) -> str:

@@ -406,6 +406,42 @@ def interval_plot(table: pd.DataFrame, reference: float | None = None, xlabel: s
     return fig
 
 
+def val_test_scatter(table: pd.DataFrame, tests: dict[str, str] | None = None, group: str = "run",
+                     chosen: pd.DataFrame | None = None, source: str = "",
+                     title: str = "What validation sees against what the test faces say") -> Figure:
+    """One panel per test set: a point per row of ``table`` with its val accuracy (column ``val_accuracy``)
+    across and its accuracy on that test set up, the 95 % interval as a bar, coloured by the column ``group``.
+    ``tests`` maps each test set's column (with ``<column>_low`` and ``<column>_high`` beside it) to its axis
+    label (default: ``{"a": "test mean accuracy"}``). Rows of ``chosen`` (e.g. the row with the highest val
+    accuracy) are ringed: what choosing on validation keeps. Accuracies as fractions, drawn in %. Rows
+    without a val accuracy are left out. Used in notebook 03."""
+    tests = tests or {"a": "test mean accuracy"}
+    cols = ["val_accuracy", group, *[f"{t}{end}" for t in tests for end in ("", "_low", "_high")]]
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not in the table; it has {list(table.columns)}")
+    points = table.dropna(subset=["val_accuracy"])
+    if points.empty:
+        raise ValueError("no row of the table has a val accuracy to draw")
+    fig, axes = _panels(len(tests), len(tests), 4.6, 4.2)
+    colors = dict(zip(points[group].unique(), sns.color_palette("tab10", 10) * 10))
+    for ax, (test, label) in zip(axes, tests.items()):
+        for name, rows in points.dropna(subset=[test]).groupby(group, sort=False):
+            x, y = 100 * rows["val_accuracy"], 100 * rows[test]
+            ax.errorbar(x, y, yerr=[y - 100 * rows[f"{test}_low"], 100 * rows[f"{test}_high"] - y], fmt="o",
+                        color=colors[name], elinewidth=1, alpha=0.75, capsize=2, label=f"{name} ({len(rows)})")
+        if chosen is not None:
+            keep = chosen.dropna(subset=["val_accuracy", test])
+            ax.scatter(100 * keep["val_accuracy"], 100 * keep[test], s=180, facecolors="none",
+                       edgecolors="black", linewidths=1.5, label="chosen on val", zorder=3)
+        ax.set(xlabel="val accuracy (%)", ylabel=f"{label} (%)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="outside right upper")
+    fig.suptitle(_title(title, source))
+    return fig
+
+
 def interactive_available() -> bool:
     """True in a live Jupyter kernel with ipywidgets; False under pytest/nbmake
     (PYTEST_CURRENT_TEST is inherited by its kernels), in scripts, or with FACEATTR_STATIC=1."""

@@ -185,3 +185,22 @@ def test_feature_maps_shows_each_layers_activations():
         plots.feature_maps(model, x, ["trunk.9"])
     with pytest.raises(ValueError, match="one tensor"):
         plots.feature_maps(model, x, [""])                     # the whole model returns a dict
+
+
+def test_val_test_scatter_draws_each_run_with_its_interval_per_test_set():
+    table = pd.DataFrame({"run": ["lite0", "lite0", "lite2"], "val_accuracy": [0.90, 0.91, np.nan],
+                          "a": [0.89, 0.90, 0.91], "a_low": [0.88, 0.89, 0.90], "a_high": [0.90, 0.91, 0.92],
+                          "b": [0.87, 0.88, 0.89], "b_low": [0.86, 0.87, 0.88], "b_high": [0.88, 0.89, 0.90]})
+    fig = plots.val_test_scatter(table, tests={"a": "aligned", "b": "crops"}, chosen=table.iloc[[1]],
+                                 source="real subset")
+    check(fig, 2, source="real subset")
+    for ax, label in zip(fig.axes, ("aligned (%)", "crops (%)")):
+        assert ax.get_ylabel() == label and ax.get_xlabel() == "val accuracy (%)"
+        (bars,) = ax.containers  # one group: the row without a val accuracy is left out
+        np.testing.assert_allclose(np.asarray(bars.lines[0].get_xdata(), float), [90.0, 91.0])
+        assert ax.collections[-1].get_offsets().tolist() == [[91.0, 90.0 if label.startswith("a") else 88.0]]
+    assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == ["chosen on val", "lite0 (2)"]
+    with pytest.raises(ValueError, match="b_high"):
+        plots.val_test_scatter(table.drop(columns="b_high"), tests={"b": "crops"})
+    with pytest.raises(ValueError, match="no row"):
+        plots.val_test_scatter(table.iloc[[2]])

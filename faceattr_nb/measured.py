@@ -1,0 +1,85 @@
+"""The measured real-face results the course ships: the JSON files of ``benchmarks/real_subset.py`` as a table.
+
+Each file in ``benchmarks/results/real_subset/`` is one command of that script for one model spec: its
+training recipe, input, seeds, and for each trained network ("<spec>_frozen", "<spec>_finetune", or the
+spec itself) the validation accuracy it was chosen by and its mean accuracy on (a) the aligned official-test
+faces and (b) the unaligned official-test crops, each with a 95 % bootstrap interval over test identities.
+``real_subset_runs`` reads them into one row per network, so a notebook can plot what the recipes did
+without a number typed by hand; ``recipe`` and ``input_text`` are the wording of the RESULTS.md tables,
+which the script builds with the same functions. Used in notebook 03 and ``benchmarks/real_subset.py``.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from faceattr_nb.config import REPO_ROOT
+
+REAL_SUBSET_RESULTS = REPO_ROOT / "benchmarks" / "results" / "real_subset"
+
+COLUMNS = ["run", "spec", "backbone", "input", "img_size", "recipe", "epochs", "seeds", "val_accuracy",
+           "a", "a_low", "a_high", "b", "b_low", "b_high", "date", "command", "file"]
+
+
+def recipe(record: dict, finetune: bool = False) -> str:
+    """'adamw 0.002, cosine' from a record's training config; a fine-tuning phase shows its own lr, and the
+    options of phase 2 (BatchNorm on faces, stochastic depth, layer decay), distillation and a shared phase 1."""
+    cfg = record["train_config"]
+    lr = record["finetune_lr"] if finetune and record.get("finetune_lr") else cfg["lr"]
+    bn = ", BatchNorm on faces" if finetune and record.get("finetune_bn") == "faces" else ""
+    dp = record.get("create_kwargs", {}).get("drop_path_rate")
+    depth = f", stochastic depth {dp:g}" if finetune and dp and record.get("finetune_bn") == "faces" else ""
+    decay = record.get("finetune_layer_decay")
+    layers = f", layer decay {decay:g}" if finetune and decay else ""
+    teachers = record.get("teachers")
+    weight = record.get("teacher_weight", 1.0)
+    kd = (f", distilled from {len(teachers)} runs" + (f" (weight {weight:g})" if weight != 1 else "")
+          if teachers else "")
+    shared = ", phase 1 shared by the seeds" if record.get("shared_head") else ""
+    return f"{cfg['optimizer']} {lr:g}, {cfg['schedule']}{bn}{depth}{layers}{kd}{shared}"
+
+
+def input_text(record: dict) -> str:
+    """'192 px', '224 px, full frame' or '160 px, shift ±8': the input side, the frame when it is the whole
+    image, and the random shift of the training images when there is one."""
+    shift = record["train_config"].get("shift", 0)
+    return (f"{record['img_size']} px" + (", full frame" if record.get("frame") == "full" else "")
+            + (f", shift ±{shift}" if shift else ""))
+
+
+def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
+    """One row per trained network of every JSON file in ``folder`` (default: the course's
+    ``benchmarks/results/real_subset/``), in the order of the files' names: ``COLUMNS``, accuracies as
+    fractions. With several seeds a row holds their mean (val accuracy: the mean of the seeds' values; NaN for
+    runs that did not record it). FileNotFoundError when the folder has no JSON file."""
+    folder = Path(folder) if folder is not None else REAL_SUBSET_RESULTS
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no result files (*.json) in {folder}: the course ships them in "
+                                "benchmarks/results/real_subset/ of its repository, and "
+                                "benchmarks/real_subset.py --out DIR writes new ones")
+    rows = []
+    for path in files:
+        record = json.loads(path.read_text())
+        for run, res in record["rows"].items():
+            finetune = run.endswith("_finetune")
+            val = res.get("val_accuracy")
+            a, b = res.get("test") or {}, res.get("test_b") or {}
+            rows.append({
+                "run": run, "spec": record["spec"], "backbone": record["backbone"], "input": input_text(record),
+                "img_size": record["img_size"], "recipe": recipe(record, finetune=finetune),
+                "epochs": (record.get("finetune_epochs") if finetune else None) or record["epochs"],
+                "seeds": len(record["seeds"]), "val_accuracy": float(np.mean(val)) if val else np.nan,
+                "a": a.get("mean", np.nan), "a_low": a.get("low", np.nan), "a_high": a.get("high", np.nan),
+                "b": b.get("mean", np.nan), "b_low": b.get("low", np.nan), "b_high": b.get("high", np.nan),
+                "date": record["date"][:10], "command": record["command"], "file": path.name})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def chosen_on_val(table: pd.DataFrame) -> pd.DataFrame:
+    """For each ``run`` name, the row with the highest val accuracy (rows without one left out): the choice a
+    user makes without looking at a test face, as the table "Each model's run chosen on validation" of
+    RESULTS.md makes it."""
+    known = table.dropna(subset=["val_accuracy"])
+    return known.loc[known.groupby("run", sort=False)["val_accuracy"].idxmax()]
