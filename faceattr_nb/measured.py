@@ -6,7 +6,7 @@ spec itself) the validation accuracy it was chosen by and its mean accuracy on (
 faces and (b) the unaligned official-test crops, each with a 95 % bootstrap interval over test identities.
 ``real_subset_runs`` reads them into one row per network, so a notebook can plot what the recipes did
 without a number typed by hand; ``recipe`` and ``input_text`` are the wording of the RESULTS.md tables,
-which the script builds with the same functions. Used in notebook 03 and ``benchmarks/real_subset.py``.
+which the script builds with the same functions. Used in notebooks 03 and 07 and ``benchmarks/real_subset.py``.
 """
 import json
 from pathlib import Path
@@ -19,7 +19,7 @@ from faceattr_nb.config import REPO_ROOT
 REAL_SUBSET_RESULTS = REPO_ROOT / "benchmarks" / "results" / "real_subset"
 
 COLUMNS = ["run", "spec", "backbone", "input", "img_size", "recipe", "epochs", "seeds", "val_accuracy",
-           "a", "a_low", "a_high", "b", "b_low", "b_high", "date", "command", "file"]
+           "a", "a_low", "a_high", "b", "b_low", "b_high", "a_majority", "b_majority", "date", "command", "file"]
 
 
 def recipe(record: dict, finetune: bool = False) -> str:
@@ -51,7 +51,8 @@ def input_text(record: dict) -> str:
 def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
     """One row per trained network of every JSON file in ``folder`` (default: the course's
     ``benchmarks/results/real_subset/``), in the order of the files' names: ``COLUMNS``, accuracies as
-    fractions. With several seeds a row holds their mean (val accuracy: the mean of the seeds' values; NaN for
+    fractions; ``a_majority`` and ``b_majority``: the majority baseline on the same faces. With several seeds a
+    row holds their mean (val accuracy: the mean of the seeds' values; NaN for
     runs that did not record it). FileNotFoundError when the folder has no JSON file."""
     folder = Path(folder) if folder is not None else REAL_SUBSET_RESULTS
     files = sorted(folder.glob("*.json"))
@@ -62,6 +63,7 @@ def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
     rows = []
     for path in files:
         record = json.loads(path.read_text())
+        majority = record.get("majority", {})  # the majority baseline fitted on the training labels, same faces
         for run, res in record["rows"].items():
             finetune = run.endswith("_finetune")
             val = res.get("val_accuracy")
@@ -73,6 +75,8 @@ def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
                 "seeds": len(record["seeds"]), "val_accuracy": float(np.mean(val)) if val else np.nan,
                 "a": a.get("mean", np.nan), "a_low": a.get("low", np.nan), "a_high": a.get("high", np.nan),
                 "b": b.get("mean", np.nan), "b_low": b.get("low", np.nan), "b_high": b.get("high", np.nan),
+                "a_majority": majority.get("test", {}).get("mean", np.nan),
+                "b_majority": majority.get("test_b", {}).get("mean", np.nan),
                 "date": record["date"][:10], "command": record["command"], "file": path.name})
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -16,6 +16,7 @@ RECORD = {  # the fields real_subset.py writes that the table reads; two network
     "spec": "lite0", "backbone": "tf_efficientnet_lite0, ImageNet", "img_size": 160, "frame": "square",
     "epochs": 3, "finetune_epochs": 5, "seeds": [0, 1], "finetune_lr": 0.002, "finetune_bn": "faces",
     "train_config": {"optimizer": "adam", "lr": 0.001, "schedule": "cosine", "shift": 8},
+    "majority": {"test": {"mean": 0.82}, "test_b": {"mean": 0.80}},
     "date": "2026-12-05T06:00:00+00:00", "command": "python benchmarks/real_subset.py --models lite0",
     "rows": {
         "lite0_frozen": {"val_accuracy": [0.87, 0.88], "test": {"mean": 0.86, "low": 0.85, "high": 0.87},
@@ -41,6 +42,7 @@ def test_one_row_per_network_with_its_phase_recipe_and_the_seeds_mean(tmp_path):
     assert tuned["input"] == "160 px, shift ±8" and tuned["seeds"] == 2 and tuned["date"] == "2026-12-05"
     assert tuned["val_accuracy"] == pytest.approx(0.905)  # the mean over the seeds
     assert (tuned["a"], tuned["a_low"], tuned["b_high"]) == (0.905, 0.897, 0.891)
+    assert (tuned["a_majority"], tuned["b_majority"]) == (0.82, 0.80)  # the floor on the same faces
 
 
 def test_a_run_without_val_accuracy_or_crops_gets_nan_and_is_never_chosen(tmp_path):
