@@ -23,7 +23,8 @@ machine, date, command; ``json_name``: --frame, --shift, --finetune-lr,
 then the section between the markers of RESULTS.md is rebuilt from every JSON
 file in OUT, and the rest of the file is left as it was (``--section NAME``
 with an OUT of its own: another section, e.g. the runs on a GPU at the papers'
-input sizes). ``--frame full``
+input sizes); with the default OUT, the shipped results, the table of README.md follows
+(``readme_results.py``). ``--frame full``
 trains and scores on the whole 178x218 frame (hair and neck) instead of its
 centre square. ``--teacher RUN [RUN ...]`` distils saved runs (their mean
 probabilities on the training faces, ``faceattr_nb/distill.py``) into each
@@ -44,13 +45,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import readme_results  # benchmarks/readme_results.py, beside this script
 import torch
 from results_md import replace_section  # benchmarks/results_md.py, beside this script
 
 from faceattr_nb import config, distill, metrics, models, train
 from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.splits import load_crops, load_splits
-from faceattr_nb.measured import input_text, recipe
+from faceattr_nb.measured import REAL_SUBSET_RESULTS, input_text, recipe
 from faceattr_nb.models.lite import backbone_weights
 from faceattr_nb.thresholds import apply_thresholds
 
@@ -531,6 +533,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         update_results_md(args.out, args.results_md, args.section)
         print(f"{name}: wrote {path} ({record['wall_s'] / 60:.1f} min)", flush=True)
     update_results_md(args.out, args.results_md, args.section)
+    if args.out.resolve() == REAL_SUBSET_RESULTS.resolve():  # the shipped results: README.md's table follows them
+        readme_results.main([])
     return written
 
 

@@ -18,8 +18,13 @@ from faceattr_nb.config import REPO_ROOT
 
 REAL_SUBSET_RESULTS = REPO_ROOT / "benchmarks" / "results" / "real_subset"
 
-COLUMNS = ["run", "spec", "backbone", "input", "img_size", "recipe", "epochs", "seeds", "val_accuracy",
-           "a", "a_low", "a_high", "b", "b_low", "b_high", "a_majority", "b_majority", "date", "command", "file"]
+# The notebook that teaches each model class of the runs (the JSON's "model": ``models.create``'s name).
+NOTEBOOKS = {"facenet": "02", "scratch_cnn": "03", "xception": "03", "pse_dmtl": "04", "gal": "05", "blan": "06"}
+README_BEGIN, README_END = "<!-- measured:begin -->", "<!-- measured:end -->"
+
+COLUMNS = ["run", "spec", "model", "notebook", "backbone", "input", "img_size", "recipe", "epochs", "seeds",
+           "val_accuracy", "a", "a_low", "a_high", "b", "b_low", "b_high", "a_majority", "b_majority", "date",
+           "command", "file"]
 
 
 def recipe(record: dict, finetune: bool = False) -> str:
@@ -69,7 +74,9 @@ def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
             val = res.get("val_accuracy")
             a, b = res.get("test") or {}, res.get("test_b") or {}
             rows.append({
-                "run": run, "spec": record["spec"], "backbone": record["backbone"], "input": input_text(record),
+                "run": run, "spec": record["spec"], "model": record["model"],
+                "notebook": NOTEBOOKS.get(record["model"], ""), "backbone": record["backbone"],
+                "input": input_text(record),
                 "img_size": record["img_size"], "recipe": recipe(record, finetune=finetune),
                 "epochs": (record.get("finetune_epochs") if finetune else None) or record["epochs"],
                 "seeds": len(record["seeds"]), "val_accuracy": float(np.mean(val)) if val else np.nan,
@@ -87,3 +94,28 @@ def chosen_on_val(table: pd.DataFrame) -> pd.DataFrame:
     RESULTS.md makes it."""
     known = table.dropna(subset=["val_accuracy"])
     return known.loc[known.groupby("run", sort=False)["val_accuracy"].idxmax()]
+
+
+def _pct(row: pd.Series, test: str) -> str:
+    if pd.isna(row[test]):
+        return "-"
+    return f"{100 * row[test]:.2f} % [{100 * row[f'{test}_low']:.1f}, {100 * row[f'{test}_high']:.1f}]"
+
+
+def readme_section(table: pd.DataFrame | None = None) -> str:
+    """The README's results at a glance, its markers included: each model's run chosen on validation
+    (``chosen_on_val`` of ``table``, default: the shipped files) in the order of the notebooks, within one
+    notebook the best on the aligned test faces first, then the majority baseline on the same faces.
+    ``benchmarks/readme_results.py`` writes it into README.md."""
+    table = real_subset_runs() if table is None else table
+    chosen = chosen_on_val(table).sort_values(["notebook", "a"], ascending=[True, False])
+    lines = [README_BEGIN,
+             "| model | notebook | start | input | val accuracy | (a) aligned test faces | (b) unaligned test crops |",
+             "|---|---|---|---|---|---|---|"]
+    for _, r in chosen.iterrows():
+        lines.append(f"| {r['run']} | {r['notebook']} | {r['backbone']} | {r['input']} "
+                     f"| {100 * r['val_accuracy']:.2f} % | {_pct(r, 'a')} | {_pct(r, 'b')} |")
+    floor = chosen.iloc[0]  # every run of the protocol is scored on the same faces
+    lines.append(f"| majority baseline | 01 | the training labels | - | - | {100 * floor['a_majority']:.2f} % "
+                 f"| {100 * floor['b_majority']:.2f} % |")
+    return "\n".join([*lines, README_END])

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import real_subset  # noqa: E402  (benchmarks/real_subset.py)
 
 RECORD = {  # the fields real_subset.py writes that the table reads; two networks, two seeds
-    "spec": "lite0", "backbone": "tf_efficientnet_lite0, ImageNet", "img_size": 160, "frame": "square",
+    "spec": "lite0", "model": "xception", "backbone": "tf_efficientnet_lite0, ImageNet", "img_size": 160,
+    "frame": "square",
     "epochs": 3, "finetune_epochs": 5, "seeds": [0, 1], "finetune_lr": 0.002, "finetune_bn": "faces",
     "train_config": {"optimizer": "adam", "lr": 0.001, "schedule": "cosine", "shift": 8},
     "majority": {"test": {"mean": 0.82}, "test_b": {"mean": 0.80}},
@@ -40,6 +41,7 @@ def test_one_row_per_network_with_its_phase_recipe_and_the_seeds_mean(tmp_path):
     assert frozen["recipe"] == "adam 0.001, cosine" and frozen["epochs"] == 3  # phase 1: its own lr
     assert tuned["recipe"] == "adam 0.002, cosine, BatchNorm on faces" and tuned["epochs"] == 5
     assert tuned["input"] == "160 px, shift ±8" and tuned["seeds"] == 2 and tuned["date"] == "2026-12-05"
+    assert (tuned["model"], tuned["notebook"]) == ("xception", "03")  # the notebook that teaches it
     assert tuned["val_accuracy"] == pytest.approx(0.905)  # the mean over the seeds
     assert (tuned["a"], tuned["a_low"], tuned["b_high"]) == (0.905, 0.897, 0.891)
     assert (tuned["a_majority"], tuned["b_majority"]) == (0.82, 0.80)  # the floor on the same faces
@@ -84,3 +86,37 @@ def test_committed_files_read_as_the_rows_and_choices_of_results_md():
         assert float(re.match(r"([\d.]+)%", cells[6]).group(1)) == pytest.approx(100 * picked.loc[run, "a"],
                                                                                 abs=0.005)
     assert np.isfinite(t["a"]).all() and (t["a_low"] <= t["a"]).all() and (t["a"] <= t["a_high"]).all()
+
+
+def test_readme_table_lists_each_models_val_choice_by_notebook_then_the_floor(tmp_path):
+    gal = json.loads(json.dumps(RECORD))
+    gal.update(spec="gal_j", model="gal", rows={"gal_j": RECORD["rows"]["lite0_finetune"]})
+    write(tmp_path, "gal.json", gal), write(tmp_path, "lite0.json", RECORD)
+    section = measured.readme_section(measured.real_subset_runs(tmp_path))
+    lines = section.splitlines()
+    assert lines[0] == measured.README_BEGIN and lines[-1] == measured.README_END
+    rows = [line.split(" | ") for line in lines[3:-1]]
+    assert [(r[0], r[1]) for r in rows] == [("| lite0_finetune", "03"), ("| lite0_frozen", "03"),
+                                            ("| gal_j", "05"), ("| majority baseline", "01")]
+    assert rows[0][4:] == ["90.50 %", "90.50 % [89.7, 91.2]", "88.90 % [88.7, 89.1] |"]
+    assert rows[-1][-2:] == ["82.00 %", "80.00 % |"]
+
+
+def test_readme_results_script_fills_the_marked_block_only(tmp_path):
+    import readme_results  # benchmarks/readme_results.py
+    write(tmp_path / "results", "lite0.json", RECORD)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{measured.README_BEGIN}\nold\n{measured.README_END}\n\n## Next\n")
+    readme_results.main(["--readme", str(readme), "--results", str(tmp_path / "results")])
+    text = readme.read_text()
+    assert text.startswith("# Title\n\n") and text.endswith("\n\n## Next\n") and "old" not in text
+    assert measured.readme_section(measured.real_subset_runs(tmp_path / "results")) in text
+    readme.write_text("# Title without markers\n")
+    with pytest.raises(SystemExit, match="markers"):
+        readme_results.main(["--readme", str(readme), "--results", str(tmp_path / "results")])
+
+
+def test_committed_readme_table_is_that_of_the_committed_files():
+    """No hand-typed number in the README's results: run benchmarks/readme_results.py after a new result."""
+    assert measured.readme_section() in (real_subset.HERE.parent / "README.md").read_text()
+

@@ -507,3 +507,16 @@ def test_inference_levers_soups_are_one_network_chosen_on_val(bench, tmp_path):
     (pse,) = run("pse_baseline")
     with pytest.raises(SystemExit, match="one spec"):
         inference_levers.main([str(runs[0]), str(tmp_path / "runs" / f"rs_{pse.stem}_s0"), "--soup", *common])
+
+
+def test_readme_table_follows_only_the_shipped_results_folder(bench, monkeypatch, tmp_path):
+    """A result added to benchmarks/results/real_subset/ rewrites README.md's table too; others do not."""
+    import readme_results  # benchmarks/readme_results.py
+    run, _ = bench
+    calls = []
+    monkeypatch.setattr(readme_results, "main", lambda argv=None: calls.append(argv))
+    run("scratch_cnn")
+    assert calls == []  # written elsewhere: README.md untouched
+    monkeypatch.setattr(real_subset, "REAL_SUBSET_RESULTS", tmp_path / "out")  # as if it were the shipped folder
+    run("scratch_cnn")
+    assert calls == [[]]
