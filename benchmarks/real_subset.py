@@ -52,7 +52,7 @@ from results_md import replace_section  # benchmarks/results_md.py, beside this 
 from faceattr_nb import config, distill, metrics, models, train
 from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.splits import load_crops, load_splits
-from faceattr_nb.measured import REAL_SUBSET_RESULTS, input_text, recipe
+from faceattr_nb.measured import REAL_SUBSET_RESULTS, chosen_on_val, input_text, recipe, runs_table
 from faceattr_nb.models.lite import backbone_weights
 from faceattr_nb.thresholds import apply_thresholds
 
@@ -306,8 +306,8 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/", 
     lines += ["| run | backbone | input | training | epochs (best) | seeds | val accuracy | (a) accuracy "
               "| (a) majority | (b) accuracy | (b) majority | wall time | machine | date | command |",
               "|" + "---|" * 15]
-    chosen_rows: dict[str, tuple[float, list[str]]] = {}  # row name -> (val accuracy, its cells)
-    tried: dict[str, list[int]] = {}  # row name -> [rows, rows with val accuracy]
+    table = runs_table(records)  # the same rows, in the same order, as values
+    all_cells = []
     for r in records:
         for row, res in r["rows"].items():
             best = "/".join(str(b) for b in res["best_epoch"])
@@ -321,22 +321,21 @@ def render(records: list[dict], where: str = "benchmarks/results/real_subset/", 
                      fmt(r["majority"].get("test_b")), minutes(r["wall_s"]), r["machine"], r["date"][:10],
                      f"`{r['command']}`"]
             lines.append("| " + " | ".join(cells) + " |")
-            tried.setdefault(row, [0, 0])
-            tried[row][0] += 1
-            tried[row][1] += bool(val)
-            if val and np.mean(val) > chosen_rows.get(row, (-1.0, []))[0]:
-                chosen_rows[row] = (float(np.mean(val)), cells)
+            all_cells.append(cells)
     notes = sorted({r["note"] for r in records if r.get("note")})
     lines += [""] + [f"Note: {n}" for n in notes] if notes else []
-    if chosen_rows:
+    picked = chosen_on_val(table)
+    if len(picked):
         lines += ["", "### Each model's run chosen on validation", "",
                   "Of the rows above that recorded it, each run's row with the highest val accuracy: the choice "
                   "a user makes without looking at a test face. Its test accuracies are then what that model "
                   "reaches here; the best test number of a column, picked after the fact, is optimistic.", "",
                   "| run | input | training | epochs (best) | seeds | val accuracy | (a) accuracy | (b) accuracy "
                   "| rows (with val) |", "|" + "---|" * 9]
-        for row, (_, cells) in chosen_rows.items():
-            rows, with_val = tried[row]
+        tried = table.groupby("run", sort=False)["val_accuracy"].agg(["size", "count"])  # rows, rows with val
+        for i, row in picked["run"].items():
+            cells = all_cells[i]
+            rows, with_val = tried.loc[row]
             lines.append("| " + " | ".join([*cells[0:1], *cells[2:8], cells[9], f"{rows} ({with_val})"]) + " |")
     return "\n".join(lines + [marks[1]])
 

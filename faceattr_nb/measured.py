@@ -4,9 +4,10 @@ Each file in ``benchmarks/results/real_subset/`` is one command of that script f
 training recipe, input, seeds, and for each trained network ("<spec>_frozen", "<spec>_finetune", or the
 spec itself) the validation accuracy it was chosen by and its mean accuracy on (a) the aligned official-test
 faces and (b) the unaligned official-test crops, each with a 95 % bootstrap interval over test identities.
-``real_subset_runs`` reads them into one row per network, so a notebook can plot what the recipes did
-without a number typed by hand; ``recipe`` and ``input_text`` are the wording of the RESULTS.md tables,
-which the script builds with the same functions. Used in notebooks 03 and 07 and ``benchmarks/real_subset.py``.
+``real_subset_runs`` (``runs_table`` of their records) reads them into one row per network, so a notebook
+can plot what the recipes did without a number typed by hand; the script picks the rows of its table "Each
+model's run chosen on validation" with ``chosen_on_val`` of the same table, and words its tables with
+``recipe`` and ``input_text``. Used in notebooks 03 and 07 and ``benchmarks/real_subset.py``.
 """
 import json
 from pathlib import Path
@@ -53,21 +54,13 @@ def input_text(record: dict) -> str:
             + (f", shift ±{shift}" if shift else ""))
 
 
-def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
-    """One row per trained network of every JSON file in ``folder`` (default: the course's
-    ``benchmarks/results/real_subset/``), in the order of the files' names: ``COLUMNS``, accuracies as
-    fractions; ``a_majority`` and ``b_majority``: the majority baseline on the same faces. With several seeds a
-    row holds their mean (val accuracy: the mean of the seeds' values; NaN for
-    runs that did not record it). FileNotFoundError when the folder has no JSON file."""
-    folder = Path(folder) if folder is not None else REAL_SUBSET_RESULTS
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise FileNotFoundError(f"no result files (*.json) in {folder}: the course ships them in "
-                                "benchmarks/results/real_subset/ of its repository, and "
-                                "benchmarks/real_subset.py --out DIR writes new ones")
+def runs_table(records: list[dict], files: list[str] | None = None) -> pd.DataFrame:
+    """One row per trained network of ``records`` (the JSON records of ``benchmarks/real_subset.py``, in the
+    order given; ``files``: their file names, for the ``file`` column): ``COLUMNS``, accuracies as fractions;
+    ``a_majority`` and ``b_majority``: the majority baseline on the same faces. With several seeds a row holds
+    their mean (val accuracy: the mean of the seeds' values; NaN for runs that did not record it)."""
     rows = []
-    for path in files:
-        record = json.loads(path.read_text())
+    for record, file in zip(records, files or [""] * len(records)):
         majority = record.get("majority", {})  # the majority baseline fitted on the training labels, same faces
         for run, res in record["rows"].items():
             finetune = run.endswith("_finetune")
@@ -84,14 +77,26 @@ def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
                 "b": b.get("mean", np.nan), "b_low": b.get("low", np.nan), "b_high": b.get("high", np.nan),
                 "a_majority": majority.get("test", {}).get("mean", np.nan),
                 "b_majority": majority.get("test_b", {}).get("mean", np.nan),
-                "date": record["date"][:10], "command": record["command"], "file": path.name})
+                "date": record["date"][:10], "command": record["command"], "file": file})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def real_subset_runs(folder: str | Path | None = None) -> pd.DataFrame:
+    """``runs_table`` of every JSON file in ``folder`` (default: the course's ``benchmarks/results/real_subset/``),
+    in the order of the files' names. FileNotFoundError when the folder has no JSON file."""
+    folder = Path(folder) if folder is not None else REAL_SUBSET_RESULTS
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"no result files (*.json) in {folder}: the course ships them in "
+                                "benchmarks/results/real_subset/ of its repository, and "
+                                "benchmarks/real_subset.py --out DIR writes new ones")
+    return runs_table([json.loads(path.read_text()) for path in files], [path.name for path in files])
+
+
 def chosen_on_val(table: pd.DataFrame) -> pd.DataFrame:
-    """For each ``run`` name, the row with the highest val accuracy (rows without one left out): the choice a
-    user makes without looking at a test face, as the table "Each model's run chosen on validation" of
-    RESULTS.md makes it."""
+    """For each ``run`` name, the row with the highest val accuracy (rows without one left out; of equal ones the
+    first), in the order each name first has one: the choice a user makes without looking at a test face, the
+    table "Each model's run chosen on validation" of RESULTS.md."""
     known = table.dropna(subset=["val_accuracy"])
     return known.loc[known.groupby("run", sort=False)["val_accuracy"].idxmax()]
 
