@@ -128,29 +128,51 @@ def evaluate(y_true: np.ndarray, probs: np.ndarray, attrs: list[str] | None = No
 
 
 def minority_reference(y: np.ndarray, attrs: list[str] | None = None,
-                       balanced_above: float = 0.35) -> pd.DataFrame:
+                       accuracy_for: tuple[str, ...] = ("Male",)) -> pd.DataFrame:
     """The FaceNet report's reference scores (its page 3) per attribute.
 
     It takes the minority class as the positive label and scores the
     "minority estimator" (always predict the minority class): its F1 is
     2m / (1 + m) for a minority rate m (Mustache: 0.080, No_Beard: 0.283).
-    For a balanced attribute (minority rate >= ``balanced_above``; Male, 42 %)
-    it quotes the accuracy of the majority predictor, 1 - m, instead.
-    Columns: positive_rate, minority_class, minority_rate, minority_f1,
+    For gender, which it scores by accuracy (``accuracy_for``), it quotes the
+    accuracy of the majority predictor, 1 - m, instead. Columns:
+    positive_rate, minority_class, minority_rate, minority_f1,
     majority_accuracy, reference_metric ('f1' or 'accuracy'), reference.
     """
     y = check_labels(y, "y")
     rate = y.mean(axis=0)
     minority_class = (rate < 0.5).astype(np.int64)  # 1 when positives are rarer
     m = np.minimum(rate, 1 - rate)
-    balanced = m >= balanced_above
+    names = attr_names(attrs, y.shape[1])
+    by_accuracy = np.isin(names, list(accuracy_for))
     table = pd.DataFrame({
         "positive_rate": rate, "minority_class": minority_class, "minority_rate": m,
         "minority_f1": 2 * m / (1 + m), "majority_accuracy": 1 - m,
-        "reference_metric": np.where(balanced, "accuracy", "f1"),
-    }, index=pd.Index(attr_names(attrs, y.shape[1]), name="attribute"))
-    table["reference"] = np.where(balanced, table["majority_accuracy"], table["minority_f1"])
+        "reference_metric": np.where(by_accuracy, "accuracy", "f1"),
+    }, index=pd.Index(names, name="attribute"))
+    table["reference"] = np.where(by_accuracy, table["majority_accuracy"], table["minority_f1"])
     return table
+
+
+def minority_f1(table: pd.DataFrame) -> pd.Series:
+    """F1 with each attribute's minority class as the positive one (the FaceNet report's convention).
+
+    ``table`` is a ``per_attribute`` table. The minority class is the rarer one
+    in its labels (positive_rate < 0.5: the 1s; else the 0s, e.g. a beard for
+    No_Beard). The counts, as shares of the images, follow from its accuracy,
+    recall and positive rate; NaN where no image holds the minority class
+    (the score is undefined there, not 0).
+    """
+    p = table["positive_rate"]
+    tp = table["recall"] * p
+    tn = table["accuracy"] - tp
+    fp, fn = (1 - p) - tn, p - tp
+    f1_pos = table["f1"]
+    f1_neg = (2 * tn / (2 * tn + fp + fn)).where(2 * tn + fp + fn > 0, 0.0)
+    minority_is_pos = p < 0.5
+    f1 = f1_pos.where(minority_is_pos, f1_neg).astype(float)
+    has_minority = np.where(minority_is_pos, p > 0, p < 1)
+    return f1.where(has_minority).rename("minority_f1")
 
 
 def compare_table(results: dict[str, dict], baseline: dict | None = None,

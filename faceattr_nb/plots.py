@@ -103,28 +103,41 @@ def per_attribute_bars(df: pd.DataFrame, column: str = "accuracy", baseline_colu
     return fig
 
 
-def training_curves(histories: pd.DataFrame | Sequence[pd.DataFrame] | dict[str, pd.DataFrame],
-                    keys: Sequence[str] = ("train_loss", "val_loss", "val_accuracy"),
+def training_curves(histories, keys: Sequence[str] = ("train_loss", "val_loss", "val_accuracy"),
                     names: Sequence[str] | None = None, source: str = "") -> Figure:
     """One panel per key of the run histories (one row per epoch), one line per run.
-    Pass one history, a list (with ``names``) or a dict name -> history. Used in notebooks 02-06."""
-    if isinstance(histories, pd.DataFrame):
+
+    Pass one history, a list (with ``names``) or a dict name -> history; a
+    ``train.Run`` in place of a history also rings, in every panel, the epoch
+    whose weights ``fit`` kept (by its config's ``monitor``). Used in notebooks 02-06.
+    """
+    from faceattr_nb.train import kept_epoch  # train imports torch; plots alone need not
+
+    if isinstance(histories, pd.DataFrame) or hasattr(histories, "history"):
         histories = [histories]
     if not isinstance(histories, dict):
         histories = list(histories)
         histories = dict(zip(names or [f"run {i}" for i in range(len(histories))], histories))
     fig = _figure(4.2 * len(keys), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(keys)))
-    lines = {}
+    lines, ringed = {}, False
     for ax, key in zip(axes, keys):
-        for i, (name, history) in enumerate(histories.items()):
-            history = pd.DataFrame(history)
-            if key in history:  # one colour per run in every panel, even where a run lacks a key
-                x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
-                lines[name] = ax.plot(x, history[key], marker="o", ms=3, color=f"C{i % 10}", label=name)[0]
+        for i, (name, run) in enumerate(histories.items()):
+            history = pd.DataFrame(getattr(run, "history", run))
+            if key not in history:  # one colour per run in every panel, even where a run lacks a key
+                continue
+            x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+            lines[name] = ax.plot(x, history[key], marker="o", ms=3, color=f"C{i % 10}", label=name)[0]
+            config = getattr(run, "record", {}).get("config") if hasattr(run, "history") else None
+            if config and "epoch" in history and config["monitor"] in history:
+                kept = kept_epoch(history, config["monitor"], config["min_delta"])
+                row = history[history["epoch"] == kept]
+                ax.plot(row["epoch"], row[key], "o", ms=10, mfc="none", mec=f"C{i % 10}", mew=1.5)
+                ringed = True
         ax.set(title=key, xlabel="epoch")
     axes[0].legend(lines.values(), lines.keys(), fontsize=8)
-    fig.suptitle(_title("Training curves", source))
+    fig.suptitle(_title("Training curves" + (", ringed: the epoch whose weights are kept" if ringed else ""),
+                        source))
     return fig
 
 

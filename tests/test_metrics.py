@@ -123,7 +123,7 @@ def test_shapes_and_names_are_checked():
 def test_minority_reference_matches_the_facenet_report():
     n = 10000
     y = np.zeros((n, 3), dtype=np.uint8)
-    y[:4168, 0] = 1   # Male, 41.7 % -> balanced: accuracy of the majority predictor, 0.5832
+    y[:4168, 0] = 1   # Male, 41.7 % -> scored by accuracy: the majority predictor's, 0.5832
     y[:415, 1] = 1    # Mustache, 4.15 % -> F1 of always "mustache", about 0.080
     y[:8350, 2] = 1   # No_Beard, 83.5 % -> the minority (beard) is the positive label
     table = metrics.minority_reference(y, ["Male", "Mustache", "No_Beard"])
@@ -135,6 +135,27 @@ def test_minority_reference_matches_the_facenet_report():
         minority = table.loc[name, "minority_class"]
         f1 = f1_score(y[:, a], np.full(n, minority), pos_label=minority)
         assert table.loc[name, "minority_f1"] == pytest.approx(f1)
+
+
+def test_male_keeps_the_accuracy_reference_when_it_is_rare():
+    y = np.zeros((1000, 2), dtype=np.uint8)
+    y[:296, 0] = 1  # Male at 29.6 %, as on the course subset
+    y[:296, 1] = 1
+    table = metrics.minority_reference(y, ["Male", "Attractive"])
+    assert table.loc["Male", "reference_metric"] == "accuracy"
+    assert table.loc["Male", "reference"] == pytest.approx(0.704)
+    assert table.loc["Attractive", "reference_metric"] == "f1"
+
+
+def test_minority_f1_agrees_with_scikit_learn_and_is_undefined_without_the_minority_class():
+    rng = np.random.default_rng(1)
+    y = (rng.random((400, 4)) < [0.1, 0.7, 0.95, 0.0]).astype(np.uint8)
+    pred = np.where(rng.random((400, 4)) < 0.8, y, 1 - y)
+    f1 = metrics.minority_f1(metrics.per_attribute(y, pred, list("abcd")))
+    assert f1["a"] == pytest.approx(f1_score(y[:, 0], pred[:, 0], pos_label=1))
+    assert f1["b"] == pytest.approx(f1_score(y[:, 1], pred[:, 1], pos_label=0))
+    assert f1["c"] == pytest.approx(f1_score(y[:, 2], pred[:, 2], pos_label=0))
+    assert np.isnan(f1["d"])  # no positive at all: F1 of the (absent) minority is undefined, not 0
 
 
 def test_compare_table_puts_baseline_first():

@@ -123,6 +123,20 @@ def test_a_figure_renders(labels):
     fig.canvas.draw()   # layout and drawing do not fail under Agg
 
 
+def test_training_curves_ring_the_kept_epoch_of_a_run():
+    from types import SimpleNamespace
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.7, 0.5, 0.4], "val_loss": [0.7, 0.6, 0.65],
+                            "val_accuracy": [0.8, 0.85, 0.86]})
+    run = SimpleNamespace(history=history, record={"config": {"monitor": "val_loss", "min_delta": 0.0}})
+    fig = plots.training_curves({"a": run}, source="synthetic")
+    check(fig, 3)
+    for ax, key in zip(fig.axes, ("train_loss", "val_loss", "val_accuracy")):
+        line, ring = ax.lines
+        assert list(ring.get_xdata()) == [2] and list(ring.get_ydata()) == [history[key][1]]
+    assert "ringed" in fig._suptitle.get_text()
+    assert "ringed" not in plots.training_curves(history)._suptitle.get_text()  # a bare history: no ring
+
+
 def test_training_curves_keep_one_colour_per_run_across_panels():
     import matplotlib.colors as mcolors
     a = pd.DataFrame({"epoch": [1, 2], "train_L_f": [1.0, 0.5]})                      # no L_c (a baseline)

@@ -175,3 +175,22 @@ def test_load_model_rebuilds_a_registered_model(tmp_path):
     assert torch.allclose(model.eval()(x)["logits"], again(x)["logits"])
     with pytest.raises(FileNotFoundError, match="finished run"):
         train.load_model(tmp_path / "nothing")
+
+
+def test_kept_epoch_is_the_epoch_whose_weights_fit_keeps(tmp_path):
+    torch.manual_seed(0)
+    run = train.fit(Tiny(), toy_cache(64), toy_cache(32, seed=1), _cfg(epochs=5, lr=0.05), name="kept",
+                    runs_dir=tmp_path, progress=False)
+    kept = train.kept_epoch(run.history)
+    row = run.history.set_index("epoch").loc[kept]
+    assert row["val_loss"] == run.history["val_loss"].min()
+    assert run.summary["val"]["mean_accuracy"] == pytest.approx(row["val_accuracy"], abs=1e-6)
+
+
+def test_kept_epoch_follows_min_delta_and_monitor():
+    import pandas as pd
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "val_loss": [1.0, 0.995, 0.9, 0.899],
+                            "val_accuracy": [0.5, 0.7, 0.6, 0.65]})
+    assert train.kept_epoch(history) == 4
+    assert train.kept_epoch(history, min_delta=0.01) == 3  # 0.995 and 0.899 are not gains of 0.01
+    assert train.kept_epoch(history, monitor="val_accuracy") == 2
