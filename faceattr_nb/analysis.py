@@ -188,6 +188,22 @@ def cam_layer(model: nn.Module, x: torch.Tensor, outputs: list[int] | None = Non
                      "target_layer= (a name from model.named_modules())")
 
 
+def map_size(model: nn.Module, x: torch.Tensor, layer: str) -> tuple[int, int]:
+    """(h, w) of the feature map that module ``layer`` of ``model`` outputs for inputs like ``x``:
+    how many cells a Grad-CAM map at that layer has before it is stretched over the image."""
+    size: list[tuple[int, int]] = []
+    hook = dict(model.named_modules())[layer].register_forward_hook(
+        lambda mod, inp, out: size.append(tuple(out.shape[-2:])))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(x[:1])
+    finally:
+        hook.remove()
+        model.train(was_training)
+    return size[0]
+
+
 def _feeds(score: torch.Tensor, feature: torch.Tensor) -> bool:
     """Whether ``score`` has a non-zero gradient at ``feature`` (an index or concatenation
     downstream keeps the graph connected, with zero gradient, for outputs a branch does not feed)."""

@@ -153,3 +153,12 @@ def resolve(profile: str | None = None, data: str | Path | None = None,
         from faceattr_nb.data.synthetic import generate as generate_faces
         generate_faces(root, prof.n_synthetic, seed=seed)
     return Setup(prof, root, "synthetic", runs, device, seed)
+
+
+def transfer_report_setup(setup: Setup) -> Setup:
+    """``setup`` with, in the gpu profile, the transfer report's amounts (its section 4.1): 40,000
+    training and 10,000 validation and test images, 40 epochs; other profiles as they are.
+    Used in notebook 03 and its solutions, so both train on the same images."""
+    if setup.profile.name != "gpu":
+        return setup
+    return replace(setup, profile=replace(setup.profile, max_train=40_000, max_eval=10_000, epochs=40))

@@ -133,3 +133,15 @@ def test_cpu_profile_trains_the_same_steps_on_more_faces():
     for name in ("smoke", "gpu"):  # no cap: the profile's epochs on any number of faces
         p = config.get_profile(name)
         assert p.epochs_for(10**6) == p.epochs
+
+
+def test_transfer_report_setup_changes_the_gpu_profile_only(tmp_path):
+    for name in config.PROFILES:
+        setup = config.Setup(profile=config.get_profile(name), data_root=tmp_path, source="synthetic",
+                             runs_dir=tmp_path, device="cpu", seed=0)
+        out = config.transfer_report_setup(setup)
+        if name == "gpu":
+            assert (out.profile.max_train, out.profile.max_eval, out.profile.epochs) == (40_000, 10_000, 40)
+            assert out.profile.img_size == setup.profile.img_size and out.data_root == setup.data_root
+        else:
+            assert out == setup
