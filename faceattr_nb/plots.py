@@ -93,12 +93,14 @@ def per_attribute_bars(df: pd.DataFrame, column: str = "accuracy", baseline_colu
     if missing:
         raise ValueError(f"columns {missing} not in the table; it has {list(df.columns)}")
     table = df[columns].sort_values(column) if sort else df[columns]
+    shown = [c.replace("_", " ") for c in columns]  # "balanced_accuracy" -> "balanced accuracy"
+    table = table.set_axis(shown, axis=1)
     fig = _figure(7, 0.22 * len(table) + 1.5)
     ax = fig.subplots()
-    y = _grouped_barh(ax, table, columns, colors=("tab:blue", "0.65"))
+    y = _grouped_barh(ax, table, shown, colors=("tab:blue", "0.65"))
     ax.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
-    ax.set(xlabel=column, ylim=(-0.6, len(table) - 0.4),
-           title=_title(title or f"{column} per attribute", source))
+    ax.set(xlabel=shown[0] if len(shown) == 1 else "score", ylim=(-0.6, len(table) - 0.4),
+           title=_title(title or f"{shown[0]} per attribute", source))
     ax.legend(loc="lower right", fontsize=8)
     return fig
 
