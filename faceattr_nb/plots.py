@@ -57,13 +57,18 @@ def correlation_heatmap(labels_df: pd.DataFrame | np.ndarray, source: str = "", 
 
 
 def affinity_heatmap(matrix: np.ndarray, attrs: list[str] | None = None, title: str = "Affinity",
-                     source: str = "") -> Figure:
+                     source: str = "", hide_diagonal: bool = False) -> Figure:
     """A labelled A x A matrix (GAL's learned affinity, row i = weights node i takes
-    from every node j), in the attribute order given. Used in notebook 05."""
+    from every node j), in the attribute order given. ``hide_diagonal``: leave the
+    self-weights blank and scale the colours to the weights between attributes, which
+    a near-one diagonal would otherwise drown. Used in notebook 05."""
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"matrix must be square (A, A), got shape {matrix.shape}")
     names = attrs or (ATTRIBUTES if len(matrix) == len(ATTRIBUTES) else [str(i) for i in range(len(matrix))])
+    if hide_diagonal:
+        matrix = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)
+        title = f"{title}, self-weights left blank"
     table = pd.DataFrame(matrix, index=names, columns=names)
     return _matrix(table, _title(title, source), cmap="viridis")
 

@@ -109,6 +109,9 @@ def test_masks_affinity_delta_cost():
     fig = plots.affinity_heatmap(rng.random((40, 40)), title="GAL affinity", source="synthetic")
     check(fig, 2)
     assert len(tick_texts(fig.axes[0], "x")) == 40
+    near_one_hot = np.eye(40) * 0.9 + rng.random((40, 40)) * 0.01
+    mesh = plots.affinity_heatmap(near_one_hot, hide_diagonal=True).axes[0].collections[0]
+    assert mesh.get_clim()[1] < 0.02  # the colours span the weights between attributes, not the diagonal
     deltas = pd.DataFrame(rng.normal(0, 0.02, (40, 3)), index=ATTRIBUTES, columns=["xception", "pse", "gal"])
     fig = plots.delta_heatmap(deltas, source="synthetic")
     check(fig, 2)
