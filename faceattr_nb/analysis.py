@@ -154,16 +154,20 @@ class LogitsOnly(nn.Module):
         return self.model(x)["logits"]  # (B, A)
 
 
-def cam_layer(model: nn.Module, x: torch.Tensor, outputs: list[int] | None = None) -> str:
+def cam_layer(model: nn.Module, x: torch.Tensor, outputs: list[int] | None = None,
+              finer_than: tuple[int, int] | None = None) -> str:
     """The Grad-CAM target of ``model`` for inputs like ``x``: the name of the last module whose
     output is a feature map (B, C, h, w) with C > 1 and h, w > 1, no larger than its input (a pool
     that enlarges a 1x1 map only repeats it), on the path of each logit in ``outputs`` (indices;
     default: of any logit). The deepest layer that still knows *where* and feeds each attribute
-    asked for: a per-group branch (PSE's sub-networks) feeds only its group's attributes."""
+    asked for: a per-group branch (PSE's sub-networks) feeds only its group's attributes.
+    ``finer_than=(h, w)``: only maps with more cells than h x w (an earlier, finer layer)."""
     maps: dict[str, torch.Tensor] = {}
+    min_cells = finer_than[0] * finer_than[1] + 1 if finer_than else 0
 
     def keep(name: str, inp: tuple, out) -> None:
-        if isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[1] > 1 and min(out.shape[-2:]) > 1:
+        if (isinstance(out, torch.Tensor) and out.ndim == 4 and out.shape[1] > 1 and min(out.shape[-2:]) > 1
+                and out.shape[-2:].numel() >= min_cells):
             src = inp[0] if inp and isinstance(inp[0], torch.Tensor) else None
             if src is None or src.ndim != 4 or src.shape[-2:].numel() >= out.shape[-2:].numel():
                 maps[name] = out

@@ -225,11 +225,12 @@ BLAN_FIG3_ATTRS = ["Bags_Under_Eyes", "Big_Nose", "Big_Lips", "Black_Hair", "Blo
 
 def level_accuracy_figure(table: pd.DataFrame, attrs: Sequence[str] | None = None, fused: str | None = "fused",
                           source: str = "", ncols: int = 3,
-                          title: str = "Accuracy of each attribute classifier") -> Figure:
+                          title: str = "Accuracy of each attribute classifier", n_faces: int | None = None) -> Figure:
     """BLAN's Fig. 3: one panel per attribute, one bar per classifier (``table``: rows =
     attributes, columns = e.g. AC1..AC4 and ``fused``, accuracies in [0, 1]); the best
-    classifier is orange, the fused output grey. ``attrs``: the panels (default: the
-    paper's nine). Used in notebook 06."""
+    classifier is orange (every one of them, on a tie), the fused output grey. ``attrs``: the
+    panels (default: the paper's nine). ``n_faces``: the test faces behind each bar, to say in
+    the title what one face is worth on these zoomed axes. Used in notebook 06."""
     attrs = list(attrs or BLAN_FIG3_ATTRS)
     missing = [a for a in attrs if a not in table.index]
     if missing:
@@ -239,8 +240,8 @@ def level_accuracy_figure(table: pd.DataFrame, attrs: Sequence[str] | None = Non
     for ax, attr in zip(axes, attrs):
         values = table.loc[attr].to_numpy(dtype=np.float64) * 100
         levels = [i for i, c in enumerate(columns) if c != fused]
-        best = levels[int(np.nanargmax(values[levels]))]
-        colors = ["0.6" if c == fused else "tab:orange" if i == best else "tab:blue" for i, c in enumerate(columns)]
+        best = {i for i in levels if values[i] == np.nanmax(values[levels])}
+        colors = ["0.6" if c == fused else "tab:orange" if i in best else "tab:blue" for i, c in enumerate(columns)]
         ax.bar(columns, values, color=colors)
         low, high = np.nanmin(values), np.nanmax(values)
         pad = max(0.4 * (high - low), 0.5)
@@ -249,6 +250,8 @@ def level_accuracy_figure(table: pd.DataFrame, attrs: Sequence[str] | None = Non
         ax.tick_params(labelsize=7)
     for ax in axes[::ncols]:
         ax.set_ylabel("accuracy (%)", fontsize=8)
+    if n_faces:
+        title = f"{title}; one test face = {100 / n_faces:.2f} points"
     fig.suptitle(_title(title, source))
     return fig
 

@@ -255,6 +255,12 @@ def test_level_accuracy_figure_draws_fig_3():
     assert "synthetic" in fig._suptitle.get_text()
     with pytest.raises(ValueError, match="Smiling"):
         plots.level_accuracy_figure(table.drop(index="Smiling"), attrs=["Smiling"])
+    table.loc["Oval_Face", ["AC2", "AC3"]] = 0.99  # a tie for the best level: both bars orange
+    fig = plots.level_accuracy_figure(table, attrs=["Oval_Face"], n_faces=660)
+    import matplotlib.colors as mcolors
+    orange = [mcolors.to_hex(bar.get_facecolor()) == mcolors.to_hex("tab:orange") for bar in fig.axes[0].patches]
+    assert orange == [False, True, True, False, False]
+    assert "one test face = 0.15 points" in fig._suptitle.get_text()
 
 
 def test_width_scales_the_encoder_and_everything_follows():

@@ -121,6 +121,8 @@ def test_cam_layer_is_a_real_feature_map_that_feeds_the_attributes():
     assert analysis.cam_layer(cnn, x) == "features.4.3"  # not the pool that only repeats a 1x1 map at 48 px
     assert analysis.map_size(cnn, x, "features.4.3") == (3, 3)  # 48 px halved four times, before the last pool
     assert cnn.training  # map_size leaves the mode as it found it
+    finer = analysis.cam_layer(cnn, x, finer_than=(3, 3))
+    assert finer.startswith("features.") and analysis.map_size(cnn, x, finer) == (6, 6)
     pse = models.create("pse_dmtl", width=16, hidden=32, img_size=48)
     glasses, smiling = ATTRIBUTES.index("Eyeglasses"), ATTRIBUTES.index("Smiling")
     assert analysis.cam_layer(pse, x, [glasses]).startswith("subnets.")         # its group's sub-network
