@@ -106,7 +106,7 @@ def per_attribute_bars(df: pd.DataFrame, column: str = "accuracy", baseline_colu
     ax.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
     ax.set(xlabel=shown[0] if len(shown) == 1 else "score", ylim=(-0.6, len(table) - 0.4),
            title=_title(title or f"{shown[0]} per attribute", source))
-    ax.legend(loc="lower right", fontsize=8)
+    _legend_below(fig, ax)
     return fig
 
 
@@ -265,15 +265,16 @@ def metric_bars(df: pd.DataFrame, columns: Sequence[str] = ("accuracy", "balance
     if missing:
         raise ValueError(f"columns {missing} not in the table; it has {list(df.columns)}")
     table = df.sort_values(sort_by) if sort_by else df
+    shown = {c: c.replace("_", " ") for c in columns}  # the legend in words
     fig = _figure(7.5, 0.26 * len(table) + 1.5)
     ax = fig.subplots()
-    y = _grouped_barh(ax, table, columns)
+    y = _grouped_barh(ax, table.rename(columns=shown), list(shown.values()))
     labels = [f"{_name(a)} ({table.loc[a, sort_by]:.0%})" if sort_by == "positive_rate" else _name(a)
               for a in table.index]
     ax.set_yticks(y, labels, fontsize=7)
     ax.set(xlim=(0, 1), ylim=(-0.6, len(table) - 0.4), xlabel="score",
            title=_title(title or "Accuracy, balanced accuracy and F1 per attribute", source))
-    ax.legend(loc="lower right", fontsize=8)
+    _legend_below(fig, ax)
     return fig
 
 
@@ -295,7 +296,7 @@ def threshold_gain_bars(gain: pd.DataFrame, spread: pd.DataFrame | None = None, 
     ax.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
     ax.set(xlabel=f"{metric} gain over threshold 0.5", ylim=(-0.6, len(table) - 0.4),
            title=_title(f"What per-attribute thresholds buy ({metric})", source))
-    ax.legend(loc="lower right", fontsize=8)
+    _legend_below(fig, ax)
     return fig
 
 
@@ -573,6 +574,13 @@ def _name(attr) -> str:
 
 def _title(text: str, source: str) -> str:
     return f"{text} ({source})" if source else text
+
+
+def _legend_below(fig: Figure, ax) -> None:
+    """The legend of ``ax`` under the figure, outside every axes: on a tall bar chart a legend
+    inside the axes covers some attribute's bars."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=8)
 
 
 def _figure(width: float, height: float) -> Figure:

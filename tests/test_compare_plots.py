@@ -33,7 +33,7 @@ def test_threshold_gain_bars_with_cv_spread(scored):
     spread = thresholds.cv_threshold_spread(y[:60], probs[:60], groups[:60], n_splits=3)
     fig = plots.threshold_gain_bars(gain, spread, source="synthetic")
     assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 40
-    assert "3 identity folds" in fig.axes[0].get_legend().get_texts()[1].get_text()
+    assert "3 identity folds" in fig.legends[0].get_texts()[1].get_text()
 
 
 def test_threshold_curves_mark_counts(scored):

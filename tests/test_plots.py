@@ -87,7 +87,7 @@ def test_per_attribute_bars_with_baseline(labels):
     fig = plots.per_attribute_bars(table, "accuracy", "majority_accuracy", source="synthetic")
     check(fig, 1)
     assert len(fig.axes[0].patches) == 80 and len(tick_texts(fig.axes[0])) == 40
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["accuracy", "majority accuracy"] and fig.axes[0].get_xlabel() == "score"
     with pytest.raises(ValueError, match="not in the table"):
         plots.per_attribute_bars(table, "auc")
