@@ -84,6 +84,7 @@ def delta_heatmap(df: pd.DataFrame, title: str = "Accuracy minus baseline", sour
     ax = fig.subplots()
     sns.heatmap(values.rename(index=_name), ax=ax, cmap="RdBu", vmin=-limit or -1, vmax=limit or 1,
                 annot=annotate, fmt=".3f", annot_kws={"size": 6}, cbar_kws={"shrink": 0.6})
+    ax.set_facecolor("0.8")  # a missing value (a run without that attribute) grey, not the white of 0
     ax.set(title=_title(title, source), ylabel="", xlabel="")
     ax.tick_params(axis="y", labelsize=7)
     return fig

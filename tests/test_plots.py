@@ -116,6 +116,7 @@ def test_masks_affinity_delta_cost():
     fig = plots.delta_heatmap(deltas, source="synthetic")
     check(fig, 2)
     assert tick_texts(fig.axes[0], "x") == ["xception", "pse", "gal"]
+    assert fig.axes[0].get_facecolor()[:3] == (0.8, 0.8, 0.8)  # a missing cell shows grey, not 0's white
     costs = pd.DataFrame({"params": [1e5, 2e7, np.nan], "mean_accuracy": [0.8, 0.9, 0.85],
                           "run": ["facenet", "xception", "no cost"]})
     fig = plots.cost_scatter(costs, "params", "mean_accuracy", "run", logx=True, source="synthetic")
