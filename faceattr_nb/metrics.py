@@ -275,3 +275,13 @@ def paired_difference_ci(y_true: np.ndarray, probs_a: np.ndarray, probs_b: np.nd
     _, pred_b = _pair(y_true, apply_thresholds(probs_b, threshold))
     diff = (pred_a == y_true).astype(np.float64) - (pred_b == y_true)
     return bootstrap_mean(diff, groups, **kw)
+
+
+def paired_verdict(d: dict[str, float], min_groups: int = 20) -> str:
+    """How A compares with B from ``paired_difference_ci``'s result, as a sentence fragment:
+    "better than" / "worse than" only when the interval excludes 0, else "not distinguishable from";
+    "too few identities to compare with" under ``min_groups`` test identities (a bootstrap over a
+    handful of people says nothing). Used in notebooks 04-06."""
+    if d["n_groups"] < min_groups:
+        return "too few identities to compare with"
+    return "better than" if d["low"] > 0 else "worse than" if d["high"] < 0 else "not distinguishable from"

@@ -234,3 +234,10 @@ def test_mean_accuracy_is_sklearns_accuracy_averaged_over_the_attributes():
     want = np.mean([accuracy_score(y[:, a], probs[:, a] >= 0.5) for a in range(6)])
     assert metrics.mean_accuracy(y, probs) == pytest.approx(want)
     assert metrics.mean_accuracy(y, probs, threshold=0.0) == pytest.approx(y.mean())  # everything predicted 1
+
+
+def test_paired_verdict_needs_an_interval_clear_of_zero_and_enough_people():
+    assert metrics.paired_verdict({"low": 0.001, "high": 0.01, "n_groups": 22}) == "better than"
+    assert metrics.paired_verdict({"low": -0.01, "high": -0.001, "n_groups": 22}) == "worse than"
+    assert metrics.paired_verdict({"low": -0.01, "high": 0.01, "n_groups": 22}) == "not distinguishable from"
+    assert metrics.paired_verdict({"low": 0.001, "high": 0.01, "n_groups": 2}) == "too few identities to compare with"
