@@ -99,14 +99,13 @@ def per_attribute_bars(df: pd.DataFrame, column: str = "accuracy", baseline_colu
     if missing:
         raise ValueError(f"columns {missing} not in the table; it has {list(df.columns)}")
     table = df[columns].sort_values(column) if sort else df[columns]
-    shown = [c.replace("_", " ") for c in columns]  # "balanced_accuracy" -> "balanced accuracy"
-    table = table.set_axis(shown, axis=1)
     fig = _figure(7, 0.22 * len(table) + 1.5)
     ax = fig.subplots()
-    y = _grouped_barh(ax, table, shown, colors=("tab:blue", "0.65"))
+    y = _grouped_barh(ax, table, columns, colors=("tab:blue", "0.65"))
     ax.set_yticks(y, [_name(a) for a in table.index], fontsize=7)
-    ax.set(xlabel=shown[0] if len(shown) == 1 else "score", ylim=(-0.6, len(table) - 0.4),
-           title=_title(title or f"{shown[0]} per attribute", source))
+    name = column.replace("_", " ")
+    ax.set(xlabel=name if len(columns) == 1 else "score", ylim=(-0.6, len(table) - 0.4),
+           title=_title(title or f"{name} per attribute", source))
     _legend_below(fig, ax)
     return fig
 
@@ -136,7 +135,7 @@ def training_curves(histories, keys: Sequence[str] = ("train_loss", "val_loss", 
                 continue
             x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
             lines[name] = ax.plot(x, history[key], marker="o", ms=3, color=f"C{i % 10}", label=name)[0]
-            config = getattr(run, "record", {}).get("config") if hasattr(run, "history") else None
+            config = run.record.get("config") if hasattr(run, "record") else None  # a Run, not a bare history
             if config and "epoch" in history and config["monitor"] in history:
                 kept = kept_epoch(history, config["monitor"], config["min_delta"])
                 row = history[history["epoch"] == kept]
@@ -266,10 +265,9 @@ def metric_bars(df: pd.DataFrame, columns: Sequence[str] = ("accuracy", "balance
     if missing:
         raise ValueError(f"columns {missing} not in the table; it has {list(df.columns)}")
     table = df.sort_values(sort_by) if sort_by else df
-    shown = {c: c.replace("_", " ") for c in columns}  # the legend in words
     fig = _figure(7.5, 0.26 * len(table) + 1.5)
     ax = fig.subplots()
-    y = _grouped_barh(ax, table.rename(columns=shown), list(shown.values()))
+    y = _grouped_barh(ax, table, columns)
     labels = [f"{_name(a)} ({table.loc[a, sort_by]:.0%})" if sort_by == "positive_rate" else _name(a)
               for a in table.index]
     ax.set_yticks(y, labels, fontsize=7)
@@ -421,8 +419,10 @@ def interval_plot(table: pd.DataFrame, reference: float | None = None, xlabel: s
     fig = _figure(6.5, 0.45 * len(table) + 1.4)
     ax = fig.subplots()
     y = np.arange(len(table))[::-1]
-    ax.errorbar(table["mean"], y, xerr=[table["mean"] - table["low"], table["high"] - table["mean"]],
-                fmt="o", color="tab:blue", capsize=4)
+    # a percentile interval over a few people need not hold its own mean (a bootstrap of 2 identities can
+    # give [0.0087, 0.0087] around 0.0088): such a side is drawn with no length, not refused by errorbar
+    xerr = np.clip([table["mean"] - table["low"], table["high"] - table["mean"]], 0, None)
+    ax.errorbar(table["mean"], y, xerr=xerr, fmt="o", color="tab:blue", capsize=4)
     if reference is not None:
         ax.axvline(reference, color="tab:red", ls="--", lw=1)
     ax.set_yticks(y, [str(i) for i in table.index], fontsize=8)
@@ -606,8 +606,8 @@ def _grouped_barh(ax, table: pd.DataFrame, columns: Sequence[str], colors: Seque
     """One group of horizontal bars per row of ``table``, one bar per column; returns the groups' y."""
     y, height = np.arange(len(table)), 0.8 / len(columns)
     for i, column in enumerate(columns):
-        ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[column], height=height, label=column,
-                color=colors[i] if colors else None)
+        ax.barh(y + (i - (len(columns) - 1) / 2) * height, table[column], height=height,
+                label=column.replace("_", " "), color=colors[i] if colors else None)  # the legend in words
     return y
 
 

@@ -316,9 +316,9 @@ def _improved(value: float, best: float | None, cfg: TrainConfig) -> bool:
 def kept_epoch(history: pd.DataFrame, monitor: str = "val_loss", min_delta: float = 0.0) -> int | None:
     """The epoch whose weights ``fit`` keeps: the last one that improved ``monitor`` by more than
     ``min_delta`` over the best before it (as in the loop); None for an empty history."""
-    best, kept = None, None
+    cfg, best, kept = TrainConfig(monitor=monitor, min_delta=min_delta), None, None
     for epoch, value in zip(history["epoch"], history[monitor]):
-        if _improved(value, best, TrainConfig(monitor=monitor, min_delta=min_delta)):
+        if _improved(value, best, cfg):
             best, kept = value, int(epoch)
     return kept
 

@@ -112,6 +112,8 @@ def test_interval_plot_draws_each_row_with_its_interval():
     fig.canvas.draw()
     with pytest.raises(ValueError, match="'low'"):
         plots.interval_plot(table.drop(columns="low"))
+    outside = pd.DataFrame({"mean": [0.0088], "low": [0.0087], "high": [0.0087]}, index=["2 people"])
+    plots.interval_plot(outside).canvas.draw()  # a mean just outside its percentile interval still draws
 
 
 def test_cam_layer_is_a_real_feature_map_that_feeds_the_attributes():
