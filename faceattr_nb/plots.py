@@ -151,18 +151,22 @@ def training_curves(histories, keys: Sequence[str] = ("train_loss", "val_loss", 
 def sample_grid(images, labels, attrs: list[str] | None = None, ncols: int = 6,
                 show_attrs: list[str] | None = None, source: str = "", max_labels: int = 4) -> Figure:
     """Faces in a grid with up to ``max_labels`` of their positive attributes written
-    under each (only those in ``show_attrs`` when given). ``images``: uint8 (N, C, H, W)
-    array/tensor or a list of PIL images; ``labels``: (N, A) array or a table with
-    attribute columns. Used in notebooks 01-04."""
+    under each (only those in ``show_attrs`` when given), the rarest in CelebA first: a
+    face's "Bald" or "Eyeglasses" says more than its "No Beard" or "Attractive".
+    ``images``: uint8 (N, C, H, W) array/tensor or a list of PIL images; ``labels``:
+    (N, A) array or a table with attribute columns. Used in notebooks 01-04."""
+    from faceattr_nb.data.synthetic import load_stats  # CelebA's training rates, shipped with the package
+    rate = dict(zip(ATTRIBUTES, load_stats()["rates"]))
     faces = _faces(images)
     rows = _label_rows(labels, attrs, len(faces))
     fig, axes = _panels(len(faces), ncols, 1.7, 2.1, images=True)
     for ax, face, row in zip(axes, faces, rows):
         ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
-        on = [a for a, v in row.items() if v == 1 and (show_attrs is None or a in show_attrs)]
+        on = sorted((a for a, v in row.items() if v == 1 and (show_attrs is None or a in show_attrs)),
+                    key=lambda a: rate.get(a, np.inf))  # other names keep their order, after CelebA's
         text = "\n".join(_name(a) for a in on[:max_labels]) + ("\n…" if len(on) > max_labels else "")
         ax.set_title(text or "(none)", fontsize=6, y=0, pad=-3, va="top")
-    fig.suptitle(_title("Faces and some of their positive labels", source))
+    fig.suptitle(_title("Faces and their rarest positive labels", source))
     return fig
 
 

@@ -390,9 +390,13 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
         torch.manual_seed(cfg.seed + distributed.rank())  # dropout and other in-model randomness
 
     progress = progress and distributed.is_main()
+    # two bars per run (epochs, and the steps of the current epoch), not one per epoch: a saved notebook
+    # keeps every bar's first text ("0%"), which reads as a run that never started
     epochs = tqdm(range(state["epoch"], cfg.epochs), desc=name, disable=not progress,
                   initial=state["epoch"], total=cfg.epochs)
+    steps = tqdm(total=steps_per_epoch, leave=False, disable=not progress)
     val_y = val.y.cpu().numpy()  # (N, A) uint8, for the epoch's validation accuracy
+    started, first_epoch = time.perf_counter(), state["epoch"]
     for epoch in epochs:
         if state["bad_epochs"] >= (cfg.patience or math.inf):
             distributed.print0(f"early stop after epoch {epoch}: no {cfg.monitor} gain over {cfg.min_delta} "
@@ -400,11 +404,11 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
             break
         model.train()
         t0, sums, n_seen = time.perf_counter(), {}, 0
-        steps = tqdm(batches(train, cfg.batch_size, shuffle=True, flip=cfg.flip, shift=cfg.shift,
-                             seed=cfg.seed * 100_003 + epoch, device=device, drop_last=True,
-                             part=distributed.part()),
-                     total=steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False, disable=not progress)
-        for i, (x, y) in enumerate(steps):
+        steps.reset(total=steps_per_epoch)
+        steps.set_description(f"epoch {epoch + 1}")
+        for i, (x, y) in enumerate(batches(train, cfg.batch_size, shuffle=True, flip=cfg.flip, shift=cfg.shift,
+                                           seed=cfg.seed * 100_003 + epoch, device=device, drop_last=True,
+                                           part=distributed.part())):
             if i >= steps_per_epoch:
                 break
             # learning rate for this step
@@ -432,7 +436,8 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(x)
             n_seen += len(x)
-            steps.set_postfix(loss=f"{sums['total'] / n_seen:.4f}")
+            steps.update()
+            steps.set_postfix(loss=f"{sums['total'] / n_seen:.4f}", refresh=False)
         # evaluate on the validation split (every process, with rank 0's BatchNorm statistics)
         sums, n_seen = distributed.all_sum(sums, n_seen)
         distributed.sync_buffers(model)
@@ -463,6 +468,14 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
 
+    steps.close()
+    epochs.close()
+    if progress and state["epoch"] > first_epoch:  # one line that a saved or exported notebook keeps
+        history = pd.DataFrame(state["history"])
+        kept = kept_epoch(history, cfg.monitor, cfg.min_delta)
+        distributed.print0(f"{name}: trained epochs {first_epoch + 1}-{state['epoch']} of {cfg.epochs} in "
+                           f"{time.perf_counter() - started:.0f} s; keeps epoch {kept} "
+                           f"({cfg.monitor} {history.set_index('epoch').loc[kept, cfg.monitor]:.4f})")
     if device.type == "cpu":
         give_back_freed_memory()  # scoring, and the next model, need not live beside the training peak
     if state["best_state"] is not None:

@@ -4,6 +4,9 @@ Each model that starts from ImageNet takes ``pretrained=`` and ``weights=``
 the same way. timm's tiny "test_resnet" stands in for Xception and the
 ResNets, and the test writes its own weights file (no internet).
 """
+import os
+import subprocess
+import sys
 import warnings
 
 import huggingface_hub.constants
@@ -83,3 +86,15 @@ def test_pretrained_without_internet_is_a_clear_error(tmp_path, monkeypatch, nam
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(RuntimeError, match="could not get ImageNet weights.*weights="):
         create(name, pretrained=True)
+
+
+def test_random_backbone_warns_once_in_a_session():
+    """Notebook 06 builds six random models: the warning is read once, not six times."""
+    code = ("from faceattr_nb.models import backbones\n"
+            "for _ in range(3):\n"
+            "    backbones.timm_backbone('resnet18', num_classes=0)\n"
+            "backbones.timm_backbone('resnet10t', num_classes=0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    said = [line for line in out.stderr.splitlines() if "RANDOM weights" in line]
+    assert len(said) == 2 and "'resnet18'" in said[0] and "'resnet10t'" in said[1]

@@ -12,6 +12,7 @@ from PIL import Image  # noqa: E402
 
 from faceattr_nb import metrics, plots  # noqa: E402
 from faceattr_nb.attributes import ATTRIBUTES, GROUP_NAMES  # noqa: E402
+from faceattr_nb.data.synthetic import load_stats  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,11 @@ def test_sample_grid_accepts_arrays_and_pil(labels):
     fig = plots.sample_grid(images, labels.iloc[:7], ncols=4, source="synthetic")
     check(fig, 8)
     row = labels.iloc[0]
-    first = fig.axes[0].get_title()
-    assert all(plots._name(a) in first for a in row[row == 1].index[:4])
+    rates = pd.Series(load_stats()["rates"], index=ATTRIBUTES)
+    rarest = rates[row[row == 1].index].sort_values().index[:4]  # CelebA's rarest of the face's labels
+    assert fig.axes[0].get_title().split("\n")[:4] == [plots._name(a) for a in rarest]
+    shown = plots.sample_grid(images[:1], np.ones((1, 3), np.uint8), attrs=["Young", "Bald", "Attractive"])
+    assert shown.axes[0].get_title().split("\n") == ["Bald", "Attractive", "Young"]
     pil = [Image.fromarray(img.transpose(1, 2, 0)) for img in images[:3]]
     fig = plots.sample_grid(pil, labels.to_numpy()[:3], ncols=3, show_attrs=["Male", "Smiling"], source="synthetic")
     check(fig, 3)

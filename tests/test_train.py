@@ -194,3 +194,27 @@ def test_kept_epoch_follows_min_delta_and_monitor():
     assert train.kept_epoch(history) == 4
     assert train.kept_epoch(history, min_delta=0.01) == 3  # 0.995 and 0.899 are not gains of 0.01
     assert train.kept_epoch(history, monitor="val_accuracy") == 2
+
+
+def test_a_run_with_progress_draws_two_bars_and_prints_one_line(tmp_path, capsys, monkeypatch):
+    """A saved notebook keeps each bar's first text ("0%"): one bar per epoch would read as 12 runs
+    that never started. The run's outcome goes into a printed line, which every export keeps."""
+    made = []
+    real = train.tqdm
+
+    def counting(*args, **kwargs):
+        made.append(kwargs.get("desc"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "tqdm", counting)
+    torch.manual_seed(0)
+    run = train.fit(Tiny(), toy_cache(64), toy_cache(32, seed=1), _cfg(epochs=4), name="bars", runs_dir=tmp_path)
+    assert len(made) == 2
+    kept = train.kept_epoch(run.history)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    val_loss = run.history.set_index("epoch").loc[kept, "val_loss"]
+    assert line.startswith("bars: trained epochs 1-4 of 4 in ")
+    assert f"keeps epoch {kept} (val_loss {val_loss:.4f})" in line
+    made.clear()
+    train.fit(Tiny(), toy_cache(64), toy_cache(32, seed=1), _cfg(epochs=4), name="bars", runs_dir=tmp_path)
+    assert "trained epochs" not in capsys.readouterr().out  # resumed after its last epoch: nothing trained

