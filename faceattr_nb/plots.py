@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
@@ -213,13 +214,44 @@ def cost_scatter(df: pd.DataFrame, x: str, y: str, label: str | None = None, sou
     fig = _figure(6, 4.5)
     ax = fig.subplots()
     ax.scatter(points[x], points[y], color="tab:blue")
-    for xi, yi, text in zip(points[x], points[y], texts):
-        ax.annotate(str(text), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    notes = [ax.annotate(str(text), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8,
+                         arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5, shrinkA=0, shrinkB=2))
+             for xi, yi, text in zip(points[x], points[y], texts)]
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=x, ylabel=y, title=_title(title or f"{y} against {x}", source))
     ax.grid(alpha=0.3)
+    _unstack_labels(fig, notes)
     return fig
+
+
+def _unstack_labels(fig: Figure, notes: list, gap: float = 1.0, tries: int = 50) -> None:
+    """Move point labels apart until no two overlap: down in the upper half of the axes, up in the
+    lower half, so they stay inside (a thin line ties each to its point). Runs with close
+    costs and scores (notebook 07's cost plots) stacked their names on one another."""
+    for note in notes:
+        note.set_in_layout(False)  # a moved label must not squeeze the axes
+    fig.draw_without_rendering()  # the constrained layout first: it moves the points
+    box = Text.get_window_extent  # the label's text alone (an Annotation's own box holds its line)
+    axes = {id(n): n.axes.get_window_extent() for n in notes}
+    for note in notes:
+        if box(note).x1 > axes[id(note)].x1:  # past the right edge: write it to the left of its point
+            note.xyann = (-note.xyann[0], note.xyann[1])
+            note.set_horizontalalignment("right")
+    upper = [n for n in notes if box(n).y0 > axes[id(n)].y0 + axes[id(n)].height / 2]
+    lower = [n for n in notes if n not in upper]
+    for group, down in ((sorted(upper, key=lambda n: -box(n).y1), True),
+                        (sorted(lower, key=lambda n: box(n).y0), False)):
+        placed = []
+        for note in group:
+            for _ in range(tries):
+                hit = [p for p in placed if box(note).overlaps(p)]
+                if not hit:
+                    break
+                pixels = (min(p.y0 for p in hit) - box(note).y1 - gap if down
+                          else max(p.y1 for p in hit) - box(note).y0 + gap)
+                note.xyann = (note.xyann[0], note.xyann[1] + pixels * 72 / fig.dpi)  # display pixels -> points
+            placed.append(box(note))
 
 
 # The nine attributes of BLAN's Fig. 3, in its panel order (a)-(i).
@@ -387,7 +419,10 @@ def cam_grid(images, maps: np.ndarray, attrs: Sequence[str], probs: np.ndarray |
     """Class-activation maps over the faces: one row per face, its image then one panel per
     attribute (``maps``: (B, K, H, W) from ``analysis.attribute_cam``), all on one colour scale
     [0, 1] with a colour bar; ``probs`` (B, K) puts the predicted probability in each title.
-    Used in notebooks 03, 07."""
+
+    Grad-CAM scales each map to its own maximum, so the map of an attribute the model calls
+    absent looks as hot as one it is sure of: with ``probs``, a map with p < 0.5 is drawn
+    faint (a third of ``alpha``) under a grey title. Used in notebooks 03, 07."""
     faces = _faces(images)
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim != 4 or maps.shape[:2] != (len(faces), len(attrs)):
@@ -395,19 +430,22 @@ def cam_grid(images, maps: np.ndarray, attrs: Sequence[str], probs: np.ndarray |
     ncols = len(attrs) + 1
     fig, axes = _panels(len(faces) * ncols, ncols, 2.0, 2.2, images=True)
     axes = axes.reshape(len(faces), ncols)
-    image = None
     for b, face in enumerate(faces):
         height, width = face.shape[:2]
         axes[b, 0].imshow(face, cmap="gray" if face.ndim == 2 else None)
         axes[b, 0].set_title("input", fontsize=8)
         for k, attr in enumerate(attrs):
             ax = axes[b, k + 1]
+            absent = probs is not None and probs[b, k] < 0.5
             ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
-            image = ax.imshow(maps[b, k], cmap="jet", alpha=alpha, vmin=0, vmax=1,
-                              extent=(-0.5, width - 0.5, height - 0.5, -0.5))
-            ax.set_title(_name(attr) + (f" p={probs[b, k]:.2f}" if probs is not None else ""), fontsize=8)
-    fig.colorbar(image, ax=axes[:, 1:].ravel().tolist(), shrink=0.6, label="Grad-CAM (per map, 0-1)")
-    fig.suptitle(_title("Where the model looks for each attribute (Grad-CAM)", source))
+            ax.imshow(maps[b, k], cmap="jet", alpha=alpha / 3 if absent else alpha, vmin=0, vmax=1,
+                      extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+            ax.set_title(_name(attr) + (f" p={probs[b, k]:.2f}" if probs is not None else ""), fontsize=8,
+                         color="0.55" if absent else "black")
+    bar = plt.cm.ScalarMappable(plt.Normalize(0, 1), "jet")
+    fig.colorbar(bar, ax=axes[:, 1:].ravel().tolist(), shrink=0.6, alpha=alpha, label="Grad-CAM (per map, 0-1)")
+    faint = " (faint: predicted absent, p < 0.5)" if probs is not None and (np.asarray(probs) < 0.5).any() else ""
+    fig.suptitle(_title("Where the model looks for each attribute (Grad-CAM)" + faint, source))
     return fig
 
 
@@ -489,15 +527,21 @@ def threshold_explorer(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | 
                        thresholds: np.ndarray | None = None, source: str = "", interactive: bool | None = None):
     """An attribute menu and a threshold slider over ``threshold_curves`` (ipywidgets), or,
     where widgets cannot run (``interactive_available``), the static figure for the four
-    attributes whose tuned threshold lies farthest from 0.5. Used in notebook 07."""
+    attributes whose tuned threshold lies farthest from 0.5.
+
+    Live, it displays that static figure first and returns the widgets below it: a saved
+    notebook, or its HTML or GitHub view, keeps the figure where it keeps only the text
+    "VBox(...)" of the widgets. Used in notebook 07."""
     probs = np.asarray(probs, dtype=np.float64)
     names = list(attrs or ATTRIBUTES)
     tuned = np.full(len(names), 0.5) if thresholds is None else np.asarray(thresholds)
+    farthest = [names[i] for i in np.argsort(-np.abs(tuned - 0.5), kind="stable")[:4]]
+    static = threshold_curves(y, probs, names, farthest, thresholds, source=source)
     if not (interactive_available() if interactive is None else interactive):
-        farthest = [names[i] for i in np.argsort(-np.abs(tuned - 0.5), kind="stable")[:4]]
-        return threshold_curves(y, probs, names, farthest, thresholds, source=source)
+        return static
     import ipywidgets as widgets
     from IPython.display import display
+    display(static)
     menu = widgets.Dropdown(options=names, description="attribute")
     slider = widgets.FloatSlider(value=0.5, min=0.01, max=0.99, step=0.01, description="threshold")
     out = widgets.Output()

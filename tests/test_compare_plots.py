@@ -54,11 +54,16 @@ def test_explorer_is_static_under_pytest(scored, monkeypatch):
     assert fig.axes[0].get_ylabel() == "Bags Under Eyes"  # the farthest tuned threshold comes first
 
 
-def test_explorer_widgets_when_asked(scored):
+def test_explorer_widgets_when_asked(scored, monkeypatch):
     widgets = pytest.importorskip("ipywidgets")
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     y, probs, _ = scored
     box = plots.threshold_explorer(y, probs, interactive=True)
     assert isinstance(box, widgets.VBox)
+    # the static figure comes first, live too: a saved or exported notebook keeps it, not the widgets
+    assert isinstance(shown[0], Figure) and len(shown[0].axes) == 8
     menu, slider = box.children[0].children
     slider.value = 0.3  # redraws without error
     assert menu.value == ATTRIBUTES[0]

@@ -94,6 +94,17 @@ def test_attribute_cam_on_dict_output_models(make):
     fig.canvas.draw()
 
 
+def test_cam_grid_draws_the_map_of_an_attribute_called_absent_faint():
+    """Each Grad-CAM map is scaled to its own maximum: a p = 0.02 map must not look as sure as p = 0.97."""
+    maps = np.random.default_rng(0).random((1, 2, 16, 16))
+    fig = plots.cam_grid(toy_cache(n=1, size=16).x, maps, ["Smiling", "Bald"], probs=np.array([[0.97, 0.02]]))
+    sure, absent = fig.axes[1], fig.axes[2]
+    assert sure.images[1].get_alpha() == 0.5 and absent.images[1].get_alpha() == pytest.approx(0.5 / 3)
+    assert sure.title.get_color() == "black" and absent.title.get_color() == "0.55"
+    assert "p=0.02" in absent.get_title() and "faint: predicted absent" in fig._suptitle.get_text()
+    assert "faint" not in plots.cam_grid(toy_cache(n=1, size=16).x, maps, ["Smiling", "Bald"])._suptitle.get_text()
+
+
 def test_attribute_cam_works_with_a_frozen_backbone():
     model = tiny_xception(backbone="mobilenetv3_small_050").freeze_backbone()
     x, _ = next(batches(toy_cache(n=2, size=64), 2))

@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from faceattr_nb import metrics, plots  # noqa: E402
@@ -126,6 +127,17 @@ def test_masks_affinity_delta_cost():
     fig = plots.cost_scatter(costs, "params", "mean_accuracy", "run", logx=True, source="synthetic")
     check(fig, 1)
     assert [t.get_text() for t in fig.axes[0].texts] == ["facenet", "xception"]
+
+
+def test_cost_scatter_labels_of_close_points_do_not_overlap():
+    costs = pd.DataFrame({"params": [1e6, 1.02e6, 1.04e6, 5e6], "margin": [0.050, 0.0502, 0.0501, 0.02]},
+                         index=["pse_baseline", "pse_fc", "pse_conv", "gal_j"])
+    fig = plots.cost_scatter(costs, "params", "margin", logx=True)
+    fig.draw_without_rendering()
+    boxes = [Text.get_window_extent(t) for t in fig.axes[0].texts]  # the words, without the line to the point
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert fig.axes[0].texts[3].xyann == (-4, 4)  # the rightmost point's label stays inside, to its left
+    assert all(box.x1 <= fig.axes[0].get_window_extent().x1 for box in boxes)
 
 
 def test_a_figure_renders(labels):
