@@ -143,6 +143,30 @@ def confusion_counts(y: np.ndarray, probs: np.ndarray, attrs: list[str] | None =
     return table
 
 
+def disagreements(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, names: tuple[str, str] = ("a", "b"),
+                  attrs: list[str] | None = None, threshold: float = 0.5) -> pd.DataFrame:
+    """Per attribute, the faces that one model gets right and the other wrong (both ways).
+
+    Columns "<a> alone right", "<b> alone right", "net" (their difference) and
+    "accuracy gap" (net / N: model a's accuracy minus b's, exactly). Two models a
+    fraction of a point apart may still disagree on many faces: the gap is what is
+    left after the two counts cancel. Rows: the attributes (``attrs``, default CelebA's 40)."""
+    y = np.asarray(y)
+    right = {}
+    for name, probs in zip(names, (probs_a, probs_b)):
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.shape != y.shape or y.ndim != 2:
+            raise ValueError(f"y {y.shape} and the probabilities of {name} {probs.shape} must be the same (N, A)")
+        right[name] = (probs >= threshold) == (y == 1)
+    a, b = names
+    table = pd.DataFrame({f"{a} alone right": (right[a] & ~right[b]).sum(0),
+                          f"{b} alone right": (right[b] & ~right[a]).sum(0)},
+                         index=pd.Index(_names(attrs, y.shape[1]), name="attr"))
+    table["net"] = table.iloc[:, 0] - table.iloc[:, 1]
+    table["accuracy gap"] = table["net"] / len(y)
+    return table
+
+
 class LogitsOnly(nn.Module):
     """A course model seen as a plain classifier: ``model(x)["logits"]`` (B, A), for torchcam."""
 

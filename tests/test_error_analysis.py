@@ -60,6 +60,20 @@ def test_confusion_counts_equal_sklearn(scored):
     assert per_attr.TP.sum() < counts.TP.sum()  # a higher threshold predicts fewer positives
 
 
+def test_disagreements_count_the_faces_that_change_sides(scored):
+    y, probs = scored
+    other = np.clip(probs + np.random.default_rng(1).normal(0, 0.3, probs.shape), 0, 1)
+    table = analysis.disagreements(y, probs, other, names=("GAL-j", "Baseline"))
+    acc = {n: ((p >= 0.5) == y).mean(0) for n, p in (("a", probs), ("b", other))}
+    np.testing.assert_allclose(table["accuracy gap"], acc["a"] - acc["b"])  # the gap is what the counts leave
+    assert list(table.columns[:2]) == ["GAL-j alone right", "Baseline alone right"]
+    assert (table.iloc[:, :2].to_numpy() > 0).any() and list(table.index) == ATTRIBUTES
+    same = analysis.disagreements(y, probs, probs)
+    assert (same.iloc[:, :3] == 0).all().all()
+    with pytest.raises(ValueError, match="must be the same"):
+        analysis.disagreements(y, probs, probs[:5])
+
+
 def test_mistake_grid_and_confusion_bars_draw(scored):
     y, probs = scored
     cache = toy_cache(n=200, size=16)
