@@ -367,7 +367,8 @@ def threshold_curves(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | No
         at = probs[:, a] >= threshold
         tp_t, fp_t, fn_t = int((at & truth[:, 0]).sum()), int((at & ~truth[:, 0]).sum()), int((~at & truth[:, 0]).sum())
         left.set_title(f"at {threshold:.2f}: TP {tp_t}, FP {fp_t}, FN {fn_t}, "
-                       f"F1 {score_from_counts(tp_t, fp_t, fn_t, 0, 'f1'):.3f}", fontsize=8)
+                       + (f"F1 {score_from_counts(tp_t, fp_t, fn_t, 0, 'f1'):.3f}" if truth.any()
+                          else "no positive face: recall and F1 undefined"), fontsize=8)
         left.set(ylim=(0, 1.02), ylabel=_name(attr), xlabel="threshold")
         right.set(xlabel="predicted probability", yscale="log")
     axes[0, 0].legend(fontsize=7)
@@ -527,7 +528,8 @@ def threshold_explorer(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | 
                        thresholds: np.ndarray | None = None, source: str = "", interactive: bool | None = None):
     """An attribute menu and a threshold slider over ``threshold_curves`` (ipywidgets), or,
     where widgets cannot run (``interactive_available``), the static figure for the four
-    attributes whose tuned threshold lies farthest from 0.5.
+    attributes whose tuned threshold lies farthest from 0.5 (among those with a positive
+    face in ``y``: without one there is no recall or F1 to draw).
 
     Live, it displays that static figure first and returns the widgets below it: a saved
     notebook, or its HTML or GitHub view, keeps the figure where it keeps only the text
@@ -535,7 +537,8 @@ def threshold_explorer(y: np.ndarray, probs: np.ndarray, attrs: Sequence[str] | 
     probs = np.asarray(probs, dtype=np.float64)
     names = list(attrs or ATTRIBUTES)
     tuned = np.full(len(names), 0.5) if thresholds is None else np.asarray(thresholds)
-    farthest = [names[i] for i in np.argsort(-np.abs(tuned - 0.5), kind="stable")[:4]]
+    order = np.argsort(-np.abs(tuned - 0.5), kind="stable")
+    farthest = [names[i] for i in order if np.asarray(y)[:, i].any()][:4] or [names[i] for i in order[:4]]
     static = threshold_curves(y, probs, names, farthest, thresholds, source=source)
     if not (interactive_available() if interactive is None else interactive):
         return static

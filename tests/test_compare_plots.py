@@ -52,6 +52,11 @@ def test_explorer_is_static_under_pytest(scored, monkeypatch):
     fig = plots.threshold_explorer(y, probs, thresholds=tuned)
     assert isinstance(fig, Figure) and len(fig.axes) == 8
     assert fig.axes[0].get_ylabel() == "Bags Under Eyes"  # the farthest tuned threshold comes first
+    y = y.copy()
+    y[:, 3] = 0  # no face with bags under the eyes: nothing to draw for it
+    assert plots.threshold_explorer(y, probs, thresholds=tuned).axes[0].get_ylabel() == "Big Nose"
+    title = plots.threshold_curves(y, probs, ATTRIBUTES, ["Bags_Under_Eyes"]).axes[0].get_title()
+    assert title.endswith("no positive face: recall and F1 undefined")
 
 
 def test_explorer_widgets_when_asked(scored, monkeypatch):
