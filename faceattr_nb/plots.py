@@ -219,7 +219,8 @@ def cost_scatter(df: pd.DataFrame, x: str, y: str, label: str | None = None, sou
              for xi, yi, text in zip(points[x], points[y], texts)]
     if logx:
         ax.set_xscale("log")
-    ax.set(xlabel=x, ylabel=y, title=_title(title or f"{y} against {x}", source))
+    words = {c: c.replace("_", " ") for c in (x, y)}  # "margin_over_majority" -> "margin over majority"
+    ax.set(xlabel=words[x], ylabel=words[y], title=_title(title or f"{words[y]} against {words[x]}", source))
     ax.grid(alpha=0.3)
     _unstack_labels(fig, notes)
     return fig

@@ -136,6 +136,10 @@ def test_cost_scatter_labels_of_close_points_do_not_overlap():
     fig.draw_without_rendering()
     boxes = [Text.get_window_extent(t) for t in fig.axes[0].texts]  # the words, without the line to the point
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert fig.axes[0].get_ylabel() == "margin" and fig.axes[0].get_xlabel() == "params"
+    words = plots.cost_scatter(costs.rename(columns={"margin": "margin_over_majority"}), "params",
+                               "margin_over_majority")
+    assert words.axes[0].get_ylabel() == "margin over majority"
     assert fig.axes[0].texts[3].xyann == (-4, 4)  # the rightmost point's label stays inside, to its left
     assert all(box.x1 <= fig.axes[0].get_window_extent().x1 for box in boxes)
 
