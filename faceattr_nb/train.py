@@ -17,7 +17,6 @@ import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -532,6 +531,7 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     A missing or unreadable file (a kill while it was written) raises an error
     that names it and says how to get it back."""
     from faceattr_nb import models, runs
+    from faceattr_nb.models import backbones
     run_dir = Path(run_dir)
     record_path, weights = run_dir / "record.json", run_dir / "model.pt"
     for p in (record_path, weights):
@@ -541,8 +541,7 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     kwargs = dict(record["model_kwargs"])
     kwargs.pop("weights", None)  # the trained weights replace any pretrained file
     kwargs.pop("pretrained", None)
-    with warnings.catch_warnings():  # the run's trained weights replace the random start at once
-        warnings.filterwarnings("ignore", message=r".*has RANDOM weights", category=UserWarning)
+    with backbones.trained_weights_follow():  # no RANDOM-weights warning: the run's weights replace them at once
         model = models.create(record["model"], **kwargs)
     try:
         state = torch.load(weights, map_location=device, weights_only=True)

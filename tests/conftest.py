@@ -6,6 +6,13 @@ import pytest
 from PIL import Image
 
 from faceattr_nb.attributes import ATTRIBUTES
+from faceattr_nb.models import backbones
+
+
+@pytest.fixture(autouse=True)
+def _random_warning_due_again():
+    """Each test is a new session for the RANDOM-weights warning, which a session says once per backbone."""
+    backbones._SAID_RANDOM.clear()
 
 LANDMARK_NAMES = ["lefteye_x", "lefteye_y", "righteye_x", "righteye_y", "nose_x", "nose_y",
                   "leftmouth_x", "leftmouth_y", "rightmouth_x", "rightmouth_y"]

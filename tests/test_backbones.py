@@ -17,6 +17,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 from faceattr_nb import models
+from faceattr_nb.models import backbones
 
 torch.set_num_threads(1)
 TINY = "test_resnet"
@@ -90,11 +91,25 @@ def test_pretrained_without_internet_is_a_clear_error(tmp_path, monkeypatch, nam
 
 def test_random_backbone_warns_once_in_a_session():
     """Notebook 06 builds six random models: the warning is read once, not six times."""
-    code = ("from faceattr_nb.models import backbones\n"
+    code = ("import warnings\n"
+            "from faceattr_nb.models import backbones\n"
             "for _ in range(3):\n"
             "    backbones.timm_backbone('resnet18', num_classes=0)\n"
+            "    with warnings.catch_warnings():  # as torch and timm do: it resets what warnings remembers\n"
+            "        pass\n"
             "backbones.timm_backbone('resnet10t', num_classes=0)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     said = [line for line in out.stderr.splitlines() if "RANDOM weights" in line]
     assert len(said) == 2 and "'resnet18'" in said[0] and "'resnet10t'" in said[1]
+
+
+def test_a_trained_model_built_quietly_leaves_the_warning_due():
+    """train.load_model builds its model inside trained_weights_follow(): no warning, since trained
+    weights replace the random ones, and a later random start of that backbone still warns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with backbones.trained_weights_follow():
+            backbones.timm_backbone("resnet10t", num_classes=0)
+    with pytest.warns(UserWarning, match="'resnet10t' has RANDOM weights"):
+        backbones.timm_backbone("resnet10t", num_classes=0)

@@ -22,6 +22,7 @@ the file and the model, unless allowed by name (``allow_missing=("layer4.*",)``,
 ``allow_unexpected=...``). The classifier is optional both ways: a file with or
 without ImageNet's head loads into a backbone without one.
 """
+import contextlib
 import difflib
 import fnmatch
 import os
@@ -35,9 +36,22 @@ import torch.nn as nn
 from faceattr_nb.data.loaders import IMAGENET_MEAN, IMAGENET_STD
 from faceattr_nb.models.lite import WHEELS, lite_backbone
 
-# Said once per backbone and session: a notebook that builds six random models needs to read it once.
-RANDOM_WARNING = r"backbone '.*' has RANDOM weights"
-warnings.filterwarnings("once", message=RANDOM_WARNING, category=UserWarning)
+# The RANDOM-weights warning is said once per backbone and session: a notebook that builds six random
+# models needs to read it once. (A warnings filter "once" is not enough: every catch_warnings block,
+# in torch and timm too, resets what the filters remember, and the warning came back with each model.)
+_SAID_RANDOM: set[tuple[str, str]] = set()
+_QUIET_RANDOM = [False]  # True inside trained_weights_follow()
+
+
+@contextlib.contextmanager
+def trained_weights_follow():
+    """Build models without the RANDOM-weights warning, because trained weights are loaded
+    into them at once (``train.load_model``); the warning stays due for a real random start."""
+    _QUIET_RANDOM[0] = True
+    try:
+        yield
+    finally:
+        _QUIET_RANDOM[0] = False
 
 
 def check_name(name: str) -> str:
@@ -72,6 +86,9 @@ def timm_backbone(name: str, pretrained: bool = False, weights: str | Path | Non
                           f"(first: {', '.join(missing[:3])})", UserWarning, stacklevel=3)
         return model
     if not pretrained:
+        if _QUIET_RANDOM[0] or (name, random_note) in _SAID_RANDOM:
+            return timm.create_model(name, pretrained=False, **kwargs)
+        _SAID_RANDOM.add((name, random_note))
         warnings.warn(f"backbone {name!r} has RANDOM weights (pretrained=False, weights=None): {random_note}. "
                       "Pass pretrained=True (needs internet) or weights='path/to/weights.pth' for ImageNet "
                       "features.", UserWarning, stacklevel=3)
