@@ -1,7 +1,9 @@
-"""Tables for the exploratory analysis of notebook 01: partitions, identities, imbalance.
+"""Tables for the exploratory analysis of notebook 01: partitions, identities, imbalance, and
+how consistently one person's photos are labelled.
 
 Each function takes a ``read_celeba`` / ``read_annotations`` table and
-returns a pandas table; the plots live in ``plots.py``. Used in notebook 01.
+returns a pandas table; the plots live in ``plots.py``. Used in notebook 01 (and
+``label_consistency`` in the Errors sections of 04-06).
 """
 import numpy as np
 import pandas as pd
@@ -51,3 +53,39 @@ def majority_on_partition(table: pd.DataFrame, eval_partition: int = 2,
     train_y = table.loc[table["partition"] == 0, attrs].to_numpy()
     eval_y = table.loc[table["partition"] == eval_partition, attrs].to_numpy()
     return majority_baseline(train_y, eval_y, attrs)
+
+
+def label_consistency(labels: pd.DataFrame | np.ndarray, identity: np.ndarray,
+                      attrs: list[str] | None = None) -> pd.DataFrame:
+    """Per attribute, how alike one person's photos are labelled.
+
+    ``labels``: a table with attribute columns, or an (N, A) 0/1 array with ``attrs``
+    naming its columns (default CelebA's 40); ``identity``: (N,) the person of each
+    image (-1: unknown, as the loaders mark Kaggle's copy, which has no identities; left
+    out). Only people with two or more images count. Columns: ``people``, ``both
+    labels`` (people with photos labelled 1 and photos labelled 0), ``share with both``
+    and ``agreement`` (the mean share of a person's photos that carry that person's
+    more frequent label; 1.0: every person labelled alike), and ``positive_rate``.
+    A nose or a jaw is the same in every photo of a person: where such an attribute has
+    both labels, the annotators disagreed; a smile, glasses or a hat may really change."""
+    if isinstance(labels, pd.DataFrame):
+        attrs = list(attrs or [a for a in ATTRIBUTES if a in labels.columns])
+        values = labels[attrs].to_numpy()
+    else:
+        values = np.asarray(labels)
+        attrs = list(attrs or ATTRIBUTES)
+        if values.ndim != 2 or values.shape[1] != len(attrs):
+            raise ValueError(f"labels {values.shape} need one name per column: pass attrs= ({len(attrs)} given)")
+    identity = np.asarray(identity)
+    if len(identity) != len(values):
+        raise ValueError(f"{len(values)} label rows but {len(identity)} identities")
+    frame = pd.DataFrame(values.astype(np.float64), columns=attrs)
+    known = identity >= 0 if np.issubdtype(identity.dtype, np.integer) else np.ones(len(identity), bool)
+    grouped = frame[known].groupby(identity[known])
+    counts = grouped.size()
+    rate = grouped.mean()[counts.to_numpy() >= 2]  # (people, A): each person's share of positive photos
+    out = pd.DataFrame({"people": len(rate), "both labels": ((rate > 0) & (rate < 1)).sum(),
+                        "share with both": ((rate > 0) & (rate < 1)).mean(),
+                        "agreement": np.maximum(rate, 1 - rate).mean(),
+                        "positive_rate": frame.mean()}, index=pd.Index(attrs, name="attribute"))
+    return out.astype({"people": int, "both labels": int})
