@@ -67,7 +67,8 @@ def label_consistency(labels: pd.DataFrame | np.ndarray, identity: np.ndarray,
     and ``agreement`` (the mean share of a person's photos that carry that person's
     more frequent label; 1.0: every person labelled alike), and ``positive_rate``.
     A nose or a jaw is the same in every photo of a person: where such an attribute has
-    both labels, the annotators disagreed; a smile, glasses or a hat may really change."""
+    both labels, the same face was called differently (by two annotators, or from two
+    angles); a smile, glasses or a hat may really change."""
     if isinstance(labels, pd.DataFrame):
         attrs = list(attrs or [a for a in ATTRIBUTES if a in labels.columns])
         values = labels[attrs].to_numpy()

@@ -40,18 +40,19 @@ from faceattr_nb.models.lite import WHEELS, lite_backbone
 # models needs to read it once. (A warnings filter "once" is not enough: every catch_warnings block,
 # in torch and timm too, resets what the filters remember, and the warning came back with each model.)
 _SAID_RANDOM: set[tuple[str, str]] = set()
-_QUIET_RANDOM = [False]  # True inside trained_weights_follow()
+_quiet_random = False  # True inside trained_weights_follow()
 
 
 @contextlib.contextmanager
 def trained_weights_follow():
     """Build models without the RANDOM-weights warning, because trained weights are loaded
     into them at once (``train.load_model``); the warning stays due for a real random start."""
-    _QUIET_RANDOM[0] = True
+    global _quiet_random
+    _quiet_random = True
     try:
         yield
     finally:
-        _QUIET_RANDOM[0] = False
+        _quiet_random = False
 
 
 def check_name(name: str) -> str:
@@ -86,7 +87,7 @@ def timm_backbone(name: str, pretrained: bool = False, weights: str | Path | Non
                           f"(first: {', '.join(missing[:3])})", UserWarning, stacklevel=3)
         return model
     if not pretrained:
-        if _QUIET_RANDOM[0] or (name, random_note) in _SAID_RANDOM:
+        if _quiet_random or (name, random_note) in _SAID_RANDOM:
             return timm.create_model(name, pretrained=False, **kwargs)
         _SAID_RANDOM.add((name, random_note))
         warnings.warn(f"backbone {name!r} has RANDOM weights (pretrained=False, weights=None): {random_note}. "
