@@ -222,24 +222,24 @@ def cost_scatter(df: pd.DataFrame, x: str, y: str, label: str | None = None, sou
     words = {c: c.replace("_", " ") for c in (x, y)}  # "margin_over_majority" -> "margin over majority"
     ax.set(xlabel=words[x], ylabel=words[y], title=_title(title or f"{words[y]} against {words[x]}", source))
     ax.grid(alpha=0.3)
-    _unstack_labels(fig, notes)
+    _unstack_labels(ax, notes)
     return fig
 
 
-def _unstack_labels(fig: Figure, notes: list, gap: float = 1.0, tries: int = 50) -> None:
-    """Move point labels apart until no two overlap: down in the upper half of the axes, up in the
-    lower half, so they stay inside (a thin line ties each to its point). Runs with close
-    costs and scores (notebook 07's cost plots) stacked their names on one another."""
+def _unstack_labels(ax, notes: list, gap: float = 1.0, tries: int = 50) -> None:
+    """Move the point labels of ``ax`` apart until no two overlap: down in the upper half of the
+    axes, up in the lower half, so they stay inside (a thin line ties each to its point). Runs
+    with close costs and scores (notebook 07's cost plots) stacked their names on one another."""
     for note in notes:
         note.set_in_layout(False)  # a moved label must not squeeze the axes
-    fig.draw_without_rendering()  # the constrained layout first: it moves the points
+    ax.figure.draw_without_rendering()  # the constrained layout first: it moves the points
     box = Text.get_window_extent  # the label's text alone (an Annotation's own box holds its line)
-    axes = {id(n): n.axes.get_window_extent() for n in notes}
+    frame = ax.get_window_extent()
     for note in notes:
-        if box(note).x1 > axes[id(note)].x1:  # past the right edge: write it to the left of its point
+        if box(note).x1 > frame.x1:  # past the right edge: write it to the left of its point
             note.xyann = (-note.xyann[0], note.xyann[1])
             note.set_horizontalalignment("right")
-    upper = [n for n in notes if box(n).y0 > axes[id(n)].y0 + axes[id(n)].height / 2]
+    upper = [n for n in notes if box(n).y0 > frame.y0 + frame.height / 2]
     lower = [n for n in notes if n not in upper]
     for group, down in ((sorted(upper, key=lambda n: -box(n).y1), True),
                         (sorted(lower, key=lambda n: box(n).y0), False)):
@@ -251,7 +251,7 @@ def _unstack_labels(fig: Figure, notes: list, gap: float = 1.0, tries: int = 50)
                     break
                 pixels = (min(p.y0 for p in hit) - box(note).y1 - gap if down
                           else max(p.y1 for p in hit) - box(note).y0 + gap)
-                note.xyann = (note.xyann[0], note.xyann[1] + pixels * 72 / fig.dpi)  # display pixels -> points
+                note.xyann = (note.xyann[0], note.xyann[1] + pixels * 72 / ax.figure.dpi)  # pixels -> points
             placed.append(box(note))
 
 
