@@ -391,84 +391,88 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     progress = progress and distributed.is_main()
     # two bars per run (epochs, and the steps of the current epoch), not one per epoch: a saved notebook
     # keeps every bar's first text ("0%"), which reads as a run that never started
-    epochs = tqdm(range(state["epoch"], cfg.epochs), desc=name, disable=not progress,
-                  initial=state["epoch"], total=cfg.epochs)
+    epochs = tqdm(desc=name, disable=not progress, initial=state["epoch"], total=cfg.epochs)
     steps = tqdm(total=steps_per_epoch, leave=False, disable=not progress)
     val_y = val.y.cpu().numpy()  # (N, A) uint8, for the epoch's validation accuracy
     started, first_epoch = time.perf_counter(), state["epoch"]
-    for epoch in epochs:
-        if state["bad_epochs"] >= (cfg.patience or math.inf):
-            distributed.print0(f"early stop after epoch {epoch}: no {cfg.monitor} gain over {cfg.min_delta} "
-                               f"for {cfg.patience} epochs")
-            break
-        model.train()
-        t0, sums, n_seen = time.perf_counter(), {}, 0
-        steps.reset(total=steps_per_epoch)
-        steps.set_description(f"epoch {epoch + 1}")
-        for i, (x, y) in enumerate(batches(train, cfg.batch_size, shuffle=True, flip=cfg.flip, shift=cfg.shift,
-                                           seed=cfg.seed * 100_003 + epoch, device=device, drop_last=True,
-                                           part=distributed.part())):
-            if i >= steps_per_epoch:
+    try:  # a bar closed below its total is drawn red: right after an error, not after an early stop
+        for epoch in range(state["epoch"], cfg.epochs):
+            if state["bad_epochs"] >= (cfg.patience or math.inf):
+                distributed.print0(f"early stop after epoch {epoch}: no {cfg.monitor} gain over {cfg.min_delta} "
+                                   f"for {cfg.patience} epochs")
+                _end_bar_early(epochs, f"{name}, early stop")
                 break
-            # learning rate for this step
-            factor = lr_factor(cfg, state["step"], total_steps)
-            for g in optimizer.param_groups:
-                g["lr"] = g["base_lr"] * factor
-            # forward and named losses
-            with _autocast(device, amp):
-                out = net(_layout(x, device))
-                losses = model.losses(out, y)
-            loss = losses["total"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"{name}: the loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1} "
-                    f"({ {k: float(v.detach()) for k, v in losses.items()} }). Lower lr (now {cfg.lr}), set clip=1.0, "
-                    f"or check the inputs; the last good checkpoint is {ckpt_path if ckpt_path.exists() else 'none'}")
-            # backward, clip, step
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            optimizer.step()
-            state["step"] += 1
-            # log
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(x)
-            n_seen += len(x)
-            steps.update()
-            steps.set_postfix(loss=f"{sums['total'] / n_seen:.4f}", refresh=False)
-        # evaluate on the validation split (every process, with rank 0's BatchNorm statistics)
-        sums, n_seen = distributed.all_sum(sums, n_seen)
-        distributed.sync_buffers(model)
-        val_losses, val_probs = evaluate_loss(model, val, cfg.batch_size * 2, device, amp)
-        _check_finite(name, f"epoch {epoch + 1}", val_losses, val_probs, cfg, ckpt_path)
-        val_acc = metrics.mean_accuracy(val_y, val_probs)
-        seconds = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()},
-               "train_loss": sums.get("total", math.nan) / max(n_seen, 1),
-               **{f"val_{k}": v for k, v in val_losses.items()},
-               "val_loss": val_losses["total"], "val_accuracy": val_acc,
-               "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "images_per_s": n_seen / seconds}
-        state["history"].append(row)
-        epochs.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}", acc=f"{val_acc:.4f}")
-        # early stopping bookkeeping: keep the best weights
-        value = distributed.from_main(row[cfg.monitor])
-        if _improved(value, state["best"], cfg):
-            state["best"], state["bad_epochs"] = value, 0
-            state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state["bad_epochs"] += 1
-        # checkpoint, written atomically
-        state["epoch"] = epoch + 1
-        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "signature": signature,
-                "rng": distributed.rng_state(), "state": state}
-        if distributed.is_main():
-            _save_atomic(ckpt, ckpt_path)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, row)
-
-    steps.close()
-    epochs.close()
+            model.train()
+            t0, sums, n_seen = time.perf_counter(), {}, 0
+            steps.reset(total=steps_per_epoch)
+            steps.set_description(f"epoch {epoch + 1}")
+            for i, (x, y) in enumerate(batches(train, cfg.batch_size, shuffle=True, flip=cfg.flip, shift=cfg.shift,
+                                               seed=cfg.seed * 100_003 + epoch, device=device, drop_last=True,
+                                               part=distributed.part())):
+                if i >= steps_per_epoch:
+                    break
+                # learning rate for this step
+                factor = lr_factor(cfg, state["step"], total_steps)
+                for g in optimizer.param_groups:
+                    g["lr"] = g["base_lr"] * factor
+                # forward and named losses
+                with _autocast(device, amp):
+                    out = net(_layout(x, device))
+                    losses = model.losses(out, y)
+                loss = losses["total"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"{name}: the loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1} "
+                        f"({ {k: float(v.detach()) for k, v in losses.items()} }). Lower lr (now {cfg.lr}), "
+                        f"set clip=1.0, or check the inputs; the last good checkpoint is "
+                        f"{ckpt_path if ckpt_path.exists() else 'none'}")
+                # backward, clip, step
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                optimizer.step()
+                state["step"] += 1
+                # log
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(x)
+                n_seen += len(x)
+                steps.update()
+                steps.set_postfix(loss=f"{sums['total'] / n_seen:.4f}", refresh=False)
+            # evaluate on the validation split (every process, with rank 0's BatchNorm statistics)
+            sums, n_seen = distributed.all_sum(sums, n_seen)
+            distributed.sync_buffers(model)
+            val_losses, val_probs = evaluate_loss(model, val, cfg.batch_size * 2, device, amp)
+            _check_finite(name, f"epoch {epoch + 1}", val_losses, val_probs, cfg, ckpt_path)
+            val_acc = metrics.mean_accuracy(val_y, val_probs)
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, **{f"train_{k}": v / max(n_seen, 1) for k, v in sums.items()},
+                   "train_loss": sums.get("total", math.nan) / max(n_seen, 1),
+                   **{f"val_{k}": v for k, v in val_losses.items()},
+                   "val_loss": val_losses["total"], "val_accuracy": val_acc,
+                   "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "images_per_s": n_seen / seconds}
+            state["history"].append(row)
+            epochs.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}", acc=f"{val_acc:.4f}",
+                               refresh=False)
+            # early stopping bookkeeping: keep the best weights
+            value = distributed.from_main(row[cfg.monitor])
+            if _improved(value, state["best"], cfg):
+                state["best"], state["bad_epochs"] = value, 0
+                state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state["bad_epochs"] += 1
+            # checkpoint, written atomically
+            state["epoch"] = epoch + 1
+            ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "signature": signature,
+                    "rng": distributed.rng_state(), "state": state}
+            if distributed.is_main():
+                _save_atomic(ckpt, ckpt_path)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, row)
+            epochs.update()
+    finally:
+        steps.close()
+        epochs.close()
     if progress and state["epoch"] > first_epoch:  # one line that a saved or exported notebook keeps
         history = pd.DataFrame(state["history"])
         kept = kept_epoch(history, cfg.monitor, cfg.min_delta)
@@ -483,6 +487,18 @@ def fit(model: nn.Module, train: ImageCache, val: ImageCache, cfg: TrainConfig, 
     if distributed.is_main():  # rank 0 evaluates and writes the record; the other processes get its Run
         run = _finish(model, name, run_dir, cfg, state["history"], train, val, test, setup, device, amp)
     return distributed.from_main(run)
+
+
+def _end_bar_early(bar, desc: str) -> None:
+    """Mark a bar that stops short by design as complete: tqdm draws one closed below its total red, as it
+    would a crash. The notebook bar's widget keeps its own maximum."""
+    if bar.disable:
+        return
+    bar.total = bar.n
+    widget = getattr(bar, "container", None)  # tqdm.notebook: (text, progress, text)
+    if widget is not None:
+        widget.children[1].max = bar.n
+    bar.set_description(desc, refresh=False)
 
 
 def _to_device(cache: ImageCache, device: torch.device) -> ImageCache:

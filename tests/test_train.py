@@ -218,3 +218,32 @@ def test_a_run_with_progress_draws_two_bars_and_prints_one_line(tmp_path, capsys
     made.clear()
     train.fit(Tiny(), toy_cache(64), toy_cache(32, seed=1), _cfg(epochs=4), name="bars", runs_dir=tmp_path)
     assert "trained epochs" not in capsys.readouterr().out  # resumed after its last epoch: nothing trained
+
+
+def test_an_early_stop_ends_the_notebook_bar_complete_not_failed(tmp_path, monkeypatch):
+    """tqdm draws a notebook bar closed below its total red, as after a crash; an early stop is by design."""
+    pytest.importorskip("ipywidgets")
+    from tqdm.notebook import tqdm as notebook_tqdm
+    made = []
+
+    def keeping(*args, **kwargs):
+        made.append(notebook_tqdm(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(train, "tqdm", keeping)
+    cfg = _cfg(epochs=20, lr=0.0, patience=2, min_delta=0.01, schedule="constant")
+    run = train.fit(Tiny(), toy_cache(64), toy_cache(32, seed=1), cfg, name="stops", runs_dir=tmp_path)
+    epochs = made[0]
+    _, bar, _ = epochs.container.children
+    assert len(run.history) == 3 < cfg.epochs
+    assert bar.bar_style == "success" and bar.max == bar.value == 3
+    assert epochs.desc.startswith("stops, early stop")
+
+    class Broken(Tiny):
+        def losses(self, out, y):
+            return {"total": out["logits"].sum() * float("nan")}
+
+    made.clear()
+    with pytest.raises(FloatingPointError):
+        train.fit(Broken(), toy_cache(32), toy_cache(16), _cfg(epochs=3), name="nan", runs_dir=tmp_path)
+    assert made[0].container.children[1].bar_style == "danger"  # a failed run is still drawn as one
