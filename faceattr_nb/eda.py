@@ -7,6 +7,7 @@ returns a pandas table; the plots live in ``plots.py``. Used in notebook 01 (and
 """
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 from faceattr_nb.attributes import ATTRIBUTES, DISPLAY_NAMES, group_of
 from faceattr_nb.metrics import majority_baseline
@@ -65,10 +66,15 @@ def label_consistency(labels: pd.DataFrame | np.ndarray, identity: np.ndarray,
     out). Only people with two or more images count. Columns: ``people``, ``both
     labels`` (people with photos labelled 1 and photos labelled 0), ``share with both``
     and ``agreement`` (the mean share of a person's photos that carry that person's
-    more frequent label; 1.0: every person labelled alike), and ``positive_rate``.
+    more frequent label; 1.0: every person labelled alike), ``share with both by chance`` and
+    ``agreement by chance`` (what the two would be if the labels ignored the person: each
+    person's photos labelled 1 at random at the attribute's rate, K ~ Binomial(n, p) for a
+    person with n photos), and ``positive_rate``.
     A nose or a jaw is the same in every photo of a person: where such an attribute has
     both labels, the same face was called differently (by two annotators, or from two
-    angles); a smile, glasses or a hat may really change."""
+    angles), or a photo is mislabelled; a smile, glasses or a hat may really change. Read
+    ``agreement`` against its chance value: both grow towards 1 as an attribute gets rarer,
+    and ``share with both`` grows with the number of photos per person."""
     if isinstance(labels, pd.DataFrame):
         attrs = list(attrs or [a for a in ATTRIBUTES if a in labels.columns])
         values = labels[attrs].to_numpy()
@@ -84,9 +90,26 @@ def label_consistency(labels: pd.DataFrame | np.ndarray, identity: np.ndarray,
     known = identity >= 0 if np.issubdtype(identity.dtype, np.integer) else np.ones(len(identity), bool)
     grouped = frame[known].groupby(identity[known])
     counts = grouped.size()
-    rate = grouped.mean()[counts.to_numpy() >= 2]  # (people, A): each person's share of positive photos
+    several = counts.to_numpy() >= 2
+    rate = grouped.mean()[several]  # (people, A): each person's share of positive photos
+    photos = counts[several].to_numpy()  # (people,)
+    both_by_chance, agreement_by_chance = _chance(photos, (rate * photos[:, None]).sum() / photos.sum())
     out = pd.DataFrame({"people": len(rate), "both labels": ((rate > 0) & (rate < 1)).sum(),
                         "share with both": ((rate > 0) & (rate < 1)).mean(),
                         "agreement": np.maximum(rate, 1 - rate).mean(),
+                        "share with both by chance": both_by_chance, "agreement by chance": agreement_by_chance,
                         "positive_rate": frame.mean()}, index=pd.Index(attrs, name="attribute"))
     return out.astype({"people": int, "both labels": int})
+
+
+def _chance(photos: np.ndarray, p: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per attribute, the mean over people (``photos``: each one's photo count) of the share
+    with both labels and of the agreement, when a person's K of n photos are labelled 1 with
+    K ~ Binomial(n, p): 1 - p^n - (1 - p)^n and E[max(K, n - K)] / n."""
+    p = np.asarray(p, dtype=np.float64)  # (A,)
+    both, agreement = np.zeros_like(p), np.zeros_like(p)
+    for n, people in zip(*np.unique(photos, return_counts=True)):
+        k = np.arange(n + 1)[:, None]  # (n + 1, 1)
+        both += people * (1 - p ** n - (1 - p) ** n)
+        agreement += people * (binom.pmf(k, n, p) * np.maximum(k, n - k) / n).sum(0)
+    return both / len(photos), agreement / len(photos)

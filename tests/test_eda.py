@@ -46,3 +46,21 @@ def test_label_consistency_names_a_bad_input():
         eda.label_consistency(np.zeros((4, 3)), np.arange(4))
     with pytest.raises(ValueError, match="4 label rows but 3 identities"):
         eda.label_consistency(np.zeros((4, 2)), np.arange(3), ["Male", "Bald"])
+
+
+def test_label_consistency_by_chance_is_what_shuffled_labels_give():
+    """Labels that ignore the person: shuffling them among the photos gives the chance columns."""
+    rng = np.random.default_rng(1)
+    identity = np.repeat(np.arange(40), rng.integers(2, 12, 40))
+    labels = (rng.random((len(identity), 2)) < [0.1, 0.45]).astype(np.uint8)
+    table = eda.label_consistency(labels, identity, ["Pointy_Nose", "Smiling"])
+    shuffled = [eda.label_consistency(rng.permutation(labels), identity, ["Pointy_Nose", "Smiling"])
+                for _ in range(300)]
+    for column in ("agreement", "share with both"):
+        mean = np.mean([t[column].to_numpy() for t in shuffled], axis=0)
+        np.testing.assert_allclose(table[f"{column} by chance"].to_numpy(), mean, atol=0.01)
+    # two photos each: they agree with probability p^2 + (1 - p)^2, else the agreement is 1/2
+    two = eda.label_consistency(np.array([[1], [0], [1], [1]]), np.array([7, 7, 8, 8]), ["Male"]).iloc[0]
+    same = 0.75 ** 2 + 0.25 ** 2
+    assert two["agreement by chance"] == pytest.approx(same + (1 - same) / 2)
+    assert two["share with both by chance"] == pytest.approx(1 - same)
