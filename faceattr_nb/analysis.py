@@ -10,7 +10,9 @@ Error analysis (notebooks 03 and 07): the faces a model gets wrong with the
 most confidence (``confident_mistakes``, drawn by ``plots.mistake_grid``),
 TP/FP/FN/TN per attribute (``confusion_counts``) and class-activation maps
 of chosen attributes computed with torchcam's Grad-CAM (``attribute_cam``,
-drawn by ``plots.cam_grid``).
+drawn by ``plots.cam_grid``). The Errors sections of 04-06: where a model falls
+below the majority baseline and why (``below_majority``), and the faces two
+models answer differently (``disagreements``).
 """
 import numpy as np
 import pandas as pd
@@ -22,6 +24,8 @@ from sklearn.metrics import multilabel_confusion_matrix
 
 from faceattr_nb.attributes import ATTRIBUTES
 from faceattr_nb.data.loaders import ImageCache, batches
+from faceattr_nb.eda import label_consistency
+from faceattr_nb.metrics import majority_predict
 
 
 @torch.no_grad()
@@ -93,17 +97,21 @@ def top_pairs(affinity: np.ndarray, correlation: np.ndarray | pd.DataFrame | Non
 
 
 def confident_mistakes(y: np.ndarray, probs: np.ndarray, attr: str | list[str], k: int = 8,
-                       attrs: list[str] | None = None, threshold: float = 0.5) -> pd.DataFrame:
+                       attrs: list[str] | None = None, threshold: float = 0.5,
+                       true: int | None = None) -> pd.DataFrame:
     """The ``k`` most confident wrong predictions for each attribute of ``attr``.
 
     ``y``: (N, A) labels in {0,1}; ``probs``: (N, A) sigmoid outputs; ``attrs``:
     the names of the A columns (default: the 40 CelebA attributes). A face is
     a mistake when ``probs >= threshold`` disagrees with its label; its
     confidence is the probability the model gave to the class it chose
-    (p for a predicted 1, 1 - p for a predicted 0). One row per mistake,
-    most confident first within each attribute: attr, row (the face's index
-    in ``y``), true, predicted, prob, confidence.
+    (p for a predicted 1, 1 - p for a predicted 0). ``true``: only the faces
+    with this label (0: the false positives, 1: the false negatives). One row
+    per mistake, most confident first within each attribute: attr, row (the
+    face's index in ``y``), true, predicted, prob, confidence.
     """
+    if true not in (None, 0, 1):
+        raise ValueError(f"true={true!r}: pass 0 (false positives), 1 (false negatives) or None (both)")
     y, probs = np.asarray(y), np.asarray(probs, dtype=np.float64)
     if y.shape != probs.shape or y.ndim != 2:
         raise ValueError(f"y {y.shape} and probs {probs.shape} must be the same (N, A)")
@@ -115,7 +123,8 @@ def confident_mistakes(y: np.ndarray, probs: np.ndarray, attr: str | list[str], 
         p = probs[:, names.index(a)]
         pred = (p >= threshold).astype(np.int64)
         confidence = np.where(pred == 1, p, 1 - p)  # the probability of the class the model chose
-        wrong = np.flatnonzero(pred != y[:, names.index(a)])
+        wrong = pred != y[:, names.index(a)]
+        wrong = np.flatnonzero(wrong if true is None else wrong & (y[:, names.index(a)] == true))
         order = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
         tables.append(pd.DataFrame({"attr": a, "row": order, "true": y[order, names.index(a)].astype(np.int64),
                                     "predicted": pred[order], "prob": p[order], "confidence": confidence[order]}))
@@ -147,10 +156,11 @@ def disagreements(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, names
                   attrs: list[str] | None = None, threshold: float = 0.5) -> pd.DataFrame:
     """Per attribute, the faces that one model gets right and the other wrong (both ways).
 
-    Columns "<a> alone right", "<b> alone right", "net" (their difference) and
-    "accuracy gap" (net / N: model a's accuracy minus b's, exactly). Two models a
-    fraction of a point apart may still disagree on many faces: the gap is what is
-    left after the two counts cancel. Rows: the attributes (``attrs``, default CelebA's 40)."""
+    Columns "<a> alone right", "<b> alone right", "net" (their difference), "both wrong"
+    (the faces neither gets right) and "gap (points)" (100 net / N: model a's accuracy
+    minus b's in accuracy points, exactly). Two models a fraction of a point apart may
+    still disagree on many faces: the gap is what is left after the two counts cancel.
+    Rows: the attributes (``attrs``, default CelebA's 40)."""
     y = np.asarray(y)
     right = {}
     for name, probs in zip(names, (probs_a, probs_b)):
@@ -163,8 +173,45 @@ def disagreements(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, names
                           f"{b} alone right": (right[b] & ~right[a]).sum(0)},
                          index=pd.Index(_names(attrs, y.shape[1]), name="attr"))
     table["net"] = table.iloc[:, 0] - table.iloc[:, 1]
-    table["accuracy gap"] = table["net"] / len(y)
+    table["both wrong"] = (~right[a] & ~right[b]).sum(0)
+    table["gap (points)"] = 100 * table["net"] / len(y)
     return table
+
+
+def below_majority(y: np.ndarray, probs: np.ndarray, train_y: np.ndarray, identity: np.ndarray | None = None,
+                   attrs: list[str] | None = None, k: int = 5, threshold: float = 0.5) -> pd.DataFrame:
+    """The ``k`` attributes where a model is furthest below the majority baseline, and the numbers
+    that say why.
+
+    The majority says every face has the class most frequent in ``train_y`` (N_train, A). The
+    model's accuracy minus the majority's, in faces, is exactly the faces the model gets right
+    where the majority is wrong (the minority class) minus those it gets wrong where the
+    majority is right. Columns: "vs majority (points)" (100 x that difference / N),
+    "majority class", "right where the majority is wrong", "wrong where the majority is right",
+    "train rate" and "test rate" (the positive rate in ``train_y`` and ``y``: a rate that moved
+    changes what the majority scores), and with ``identity`` (N,) the test people's
+    "agreement" and "agreement by chance" (``eda.label_consistency``: a label that ignores the
+    person agrees only by chance). Sorted from the lowest."""
+    y, probs = np.asarray(y), np.asarray(probs, dtype=np.float64)
+    if y.shape != probs.shape or y.ndim != 2:
+        raise ValueError(f"y {y.shape} and probs {probs.shape} must be the same (N, A)")
+    train_y = np.asarray(train_y)
+    if train_y.ndim != 2 or train_y.shape[1] != y.shape[1]:
+        raise ValueError(f"train_y {train_y.shape} needs the {y.shape[1]} attribute columns of y")
+    names = _names(attrs, y.shape[1])
+    majority = majority_predict(train_y, 1)[0].astype(np.int64)  # (A,)
+    right = (probs >= threshold) == (y == 1)
+    minority = y != majority  # the faces the majority gets wrong
+    table = pd.DataFrame({"majority class": majority,
+                          "right where the majority is wrong": (right & minority).sum(0),
+                          "wrong where the majority is right": (~right & ~minority).sum(0),
+                          "train rate": train_y.mean(0), "test rate": y.mean(0)},
+                         index=pd.Index(names, name="attr"))
+    table.insert(0, "vs majority (points)", 100 * (table.iloc[:, 1] - table.iloc[:, 2]) / len(y))
+    if identity is not None:
+        same = label_consistency(y, np.asarray(identity), names)
+        table[["agreement", "agreement by chance"]] = same[["agreement", "agreement by chance"]].to_numpy()
+    return table.sort_values("vs majority (points)", kind="stable").head(k)
 
 
 class LogitsOnly(nn.Module):

@@ -117,7 +117,7 @@ def cross_dataset(build: Callable[[], nn.Module], domains: dict[str, dict[str, I
         raise ValueError(f"each domain needs a 'test' cache, and 'train' with 'val' to be trained on (the test "
                          f"split never steers training); missing: {missing or 'no domain has a train split'}")
     rows = []
-    for source in tqdm(trainable, desc=prefix):
+    for source in tqdm(trainable, desc=prefix, disable=all(d in trained for d in trainable)):  # test only: no bar
         if source in trained:
             model, run_name = trained[source], ""
         else:

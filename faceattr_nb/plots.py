@@ -382,15 +382,18 @@ def mistake_grid(images, table: pd.DataFrame, ncols: int = 6, source: str = "",
                  title: str = "The most confident mistakes") -> Figure:
     """The faces of ``analysis.confident_mistakes``: one panel per row of ``table`` (face
     ``images[row]``), titled with the attribute, the true and predicted label and p, the
-    predicted probability of the attribute. ``images``: a ``data.loaders.ImageCache`` or uint8
-    (N, C, H, W). Used in notebooks 03, 07."""
+    predicted probability of the attribute, and the person when ``images`` knows it (several
+    of the surest mistakes are often one person's photos). ``images``: a
+    ``data.loaders.ImageCache`` or uint8 (N, C, H, W). Used in notebooks 03-07."""
     x = images.x if hasattr(images, "x") else images
     rows = table["row"].to_numpy(dtype=np.int64, copy=True)
+    people = np.asarray(getattr(images, "identity", np.full(len(x), -1)))[rows]
     faces = _faces(x[rows])
-    fig, axes = _panels(max(len(faces), 1), min(ncols, max(len(faces), 1)), 1.8, 2.2, images=True)
-    for ax, face, r in zip(axes, faces, table.itertuples()):
+    fig, axes = _panels(max(len(faces), 1), min(ncols, max(len(faces), 1)), 1.8, 2.3, images=True)
+    for ax, face, r, person in zip(axes, faces, table.itertuples(), people):
         ax.imshow(face, cmap="gray" if face.ndim == 2 else None)
-        ax.set_title(f"{_name(r.attr)}\ntrue {r.true}, said {r.predicted}\np = {r.prob:.2f}", fontsize=7,
+        who = f"\nperson {person}" if person >= 0 else ""
+        ax.set_title(f"{_name(r.attr)}\ntrue {r.true}, said {r.predicted}\np = {r.prob:.2f}{who}", fontsize=7,
                      color="tab:red")
     if not len(faces):
         axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")

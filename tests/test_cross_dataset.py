@@ -109,13 +109,15 @@ def test_shift_domains_on_the_real_subset_and_with_lfwa(tmp_path, monkeypatch):
 
 def test_a_trained_model_is_reused_and_train_on_limits_training(domains, tmp_path, monkeypatch):
     """A notebook's own run is tested as it is; with train_on=[] nothing else trains (a one-way table)."""
-    calls = []
+    calls, bars = [], []
     monkeypatch.setattr(experiments, "fit", lambda *a, **kw: calls.append(a) or pytest.fail("trained again"))
+    monkeypatch.setattr(experiments, "tqdm", lambda items, **kw: bars.append(kw) or items)
     torch.manual_seed(0)
     model = tiny_model()
     table = experiments.cross_dataset(tiny_model, domains, CFG, runs_dir=tmp_path, n_boot=20,
                                       trained={"a": model}, train_on=[])
     assert list(table.index) == [("a", "a"), ("a", "b")] and calls == [] and (table["run"] == "").all()
+    assert bars[0]["disable"]  # nothing trains: no progress bar named after a training that never happens
     probs = train.predict(model, domains["b"]["test"])
     expected = ((probs > 0.5) == domains["b"]["test"].y.numpy().astype(bool)).mean()
     assert table.loc[("a", "b"), "mean_accuracy"] == pytest.approx(expected)

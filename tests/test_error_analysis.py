@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import multilabel_confusion_matrix  # noqa: E402
 
-from faceattr_nb import analysis, models, plots  # noqa: E402
+from faceattr_nb import analysis, eda, metrics, models, plots  # noqa: E402
 from faceattr_nb.attributes import ATTRIBUTES  # noqa: E402
 from faceattr_nb.data.loaders import batches  # noqa: E402
 from tests.helpers import toy_cache  # noqa: E402
@@ -46,6 +46,41 @@ def test_confident_mistakes_are_wrong_and_sorted(scored):
 def test_confident_mistakes_unknown_attribute_says_so(scored):
     with pytest.raises(ValueError, match="unknown attribute 'Smiles'"):
         analysis.confident_mistakes(*scored, "Smiles")
+    with pytest.raises(ValueError, match="0 .false positives."):
+        analysis.confident_mistakes(*scored, "Smiling", true=2)
+
+
+def test_confident_mistakes_of_one_true_class(scored):
+    y, probs = scored
+    every = analysis.confident_mistakes(y, probs, "Smiling", k=len(y))
+    for true in (0, 1):
+        part = analysis.confident_mistakes(y, probs, "Smiling", k=3, true=true)
+        assert (part.true == true).all() and (part.predicted == 1 - true).all()
+        pd.testing.assert_frame_equal(part, every[every.true == true].head(3).reset_index(drop=True))
+
+
+def test_below_majority_splits_the_gap_into_the_faces_it_is_made_of(scored):
+    y, probs = scored
+    train_y = y[::-1].copy()
+    lips = ATTRIBUTES.index("Big_Lips")
+    train_y[:150, lips] = 1  # the majority says 1, and the test rate is lower
+    identity = np.arange(len(y)) // 10
+    table = analysis.below_majority(y, probs, train_y, identity=identity, k=40)
+    majority = metrics.majority_baseline(train_y, y, ATTRIBUTES)
+    accuracy = ((probs >= 0.5) == y).mean(0)
+    gap = pd.Series(100 * (accuracy - majority["accuracy"].to_numpy()), index=ATTRIBUTES)
+    np.testing.assert_allclose(table["vs majority (points)"], gap.loc[table.index])
+    assert table["vs majority (points)"].is_monotonic_increasing and len(table) == 40
+    assert table.loc["Big_Lips", "majority class"] == 1 and table.loc["Smiling", "majority class"] == 0
+    # the model never says "bald": right on no face the majority gets wrong, wrong on none it gets right
+    bald = table.loc["Bald", ["right where the majority is wrong", "wrong where the majority is right"]]
+    assert bald.tolist() == [0, 0]
+    assert table.loc["Big_Lips", "train rate"] == pytest.approx(train_y[:, lips].mean())
+    same = eda.label_consistency(y, identity)
+    assert table.loc["Male", "agreement by chance"] == pytest.approx(same.loc["Male", "agreement by chance"])
+    assert list(analysis.below_majority(y, probs, train_y).columns)[-1] == "test rate"  # no people: no agreement
+    with pytest.raises(ValueError, match="attribute columns"):
+        analysis.below_majority(y, probs, train_y[:, :5])
 
 
 def test_confusion_counts_equal_sklearn(scored):
@@ -65,7 +100,8 @@ def test_disagreements_count_the_faces_that_change_sides(scored):
     other = np.clip(probs + np.random.default_rng(1).normal(0, 0.3, probs.shape), 0, 1)
     table = analysis.disagreements(y, probs, other, names=("GAL-j", "Baseline"))
     acc = {n: ((p >= 0.5) == y).mean(0) for n, p in (("a", probs), ("b", other))}
-    np.testing.assert_allclose(table["accuracy gap"], acc["a"] - acc["b"])  # the gap is what the counts leave
+    np.testing.assert_allclose(table["gap (points)"], 100 * (acc["a"] - acc["b"]))  # what the counts leave
+    np.testing.assert_array_equal(table["both wrong"], ((probs >= 0.5) != y).sum(0) - table["Baseline alone right"])
     assert list(table.columns[:2]) == ["GAL-j alone right", "Baseline alone right"]
     assert (table.iloc[:, :2].to_numpy() > 0).any() and list(table.index) == ATTRIBUTES
     same = analysis.disagreements(y, probs, probs)
@@ -81,6 +117,8 @@ def test_mistake_grid_and_confusion_bars_draw(scored):
     fig = plots.mistake_grid(cache, table, source="synthetic")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 6 and "true" in titles[0] and "synthetic" in fig._suptitle.get_text()
+    assert titles[0].endswith(f"person {cache.identity[table.row[0]]}")  # one person's photos stand out
+    assert "person" not in plots.mistake_grid(cache.x, table).axes[0].get_title()  # bare images: no people
     fig.canvas.draw()
     fig = plots.confusion_bars(analysis.confusion_counts(y, probs), source="synthetic")
     assert len(fig.axes[0].get_yticklabels()) == 40
