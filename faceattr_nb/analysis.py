@@ -189,7 +189,7 @@ def below_majority(y: np.ndarray, probs: np.ndarray, train_y: np.ndarray, identi
     majority is right. Columns: "vs majority (points)" (100 x that difference / N),
     "majority class", "right where the majority is wrong", "wrong where the majority is right",
     "train rate" and "test rate" (the positive rate in ``train_y`` and ``y``: a rate that moved
-    changes what the majority scores), and with ``identity`` (N,) the test people's
+    changes what the majority scores), and with ``identity`` (N,; -1 unknown) the test people's
     "agreement" and "agreement by chance" (``eda.label_consistency``: a label that ignores the
     person agrees only by chance). Sorted from the lowest."""
     y, probs = np.asarray(y), np.asarray(probs, dtype=np.float64)
@@ -208,7 +208,7 @@ def below_majority(y: np.ndarray, probs: np.ndarray, train_y: np.ndarray, identi
                           "train rate": train_y.mean(0), "test rate": y.mean(0)},
                          index=pd.Index(names, name="attr"))
     table.insert(0, "vs majority (points)", 100 * (table.iloc[:, 1] - table.iloc[:, 2]) / len(y))
-    if identity is not None:
+    if identity is not None and (np.asarray(identity) >= 0).any():  # -1: unknown (Kaggle's copy has no people)
         same = label_consistency(y, np.asarray(identity), names)
         table[["agreement", "agreement by chance"]] = same[["agreement", "agreement by chance"]].to_numpy()
     return table.sort_values("vs majority (points)", kind="stable").head(k)

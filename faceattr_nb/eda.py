@@ -107,6 +107,8 @@ def _chance(photos: np.ndarray, p: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     with both labels and of the agreement, when a person's K of n photos are labelled 1 with
     K ~ Binomial(n, p): 1 - p^n - (1 - p)^n and E[max(K, n - K)] / n."""
     p = np.asarray(p, dtype=np.float64)  # (A,)
+    if not len(photos):  # nobody with two photos: nothing to compare
+        return np.full_like(p, np.nan), np.full_like(p, np.nan)
     both, agreement = np.zeros_like(p), np.zeros_like(p)
     for n, people in zip(*np.unique(photos, return_counts=True)):
         k = np.arange(n + 1)[:, None]  # (n + 1, 1)

@@ -64,3 +64,12 @@ def test_label_consistency_by_chance_is_what_shuffled_labels_give():
     same = 0.75 ** 2 + 0.25 ** 2
     assert two["agreement by chance"] == pytest.approx(same + (1 - same) / 2)
     assert two["share with both by chance"] == pytest.approx(1 - same)
+
+
+def test_label_consistency_without_people_is_empty_not_a_warning():
+    """Kaggle's copy has no identities (-1): nothing to compare, and no division by zero."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = eda.label_consistency(np.array([[1], [0], [1]]), np.full(3, -1), ["Male"])
+    assert table.loc["Male", "people"] == 0 and np.isnan(table.loc["Male", "agreement by chance"])
