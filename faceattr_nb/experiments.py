@@ -199,11 +199,11 @@ def quick_config(setup, seed: int = 0) -> TrainConfig:
 
 
 def train_quick(setup, name: str, seed: int = 0, runs_dir: str | Path | None = None, splits: dict | None = None,
-                run_name: str | None = None):
+                run_name: str | None = None, progress: bool = True):
     """Train ``QUICK_RUNS[name]`` on the setup's data (weights drawn with ``torch.manual_seed(seed)``)
     and return ``train.fit``'s Run, saved as ``run_name`` (default ``name``) under ``runs_dir``
     (default the setup's; e.g. a folder of seed repeats); ``splits`` reuses caches already
-    loaded at the run's size. Used in notebook 07."""
+    loaded at the run's size; ``progress``: ``fit``'s bars and closing line. Used in notebook 07."""
     import torch
 
     from faceattr_nb import models
@@ -220,4 +220,4 @@ def train_quick(setup, name: str, seed: int = 0, runs_dir: str | Path | None = N
     torch.manual_seed(seed)
     model = models.create(model_name, **kwargs)
     return fit(model, splits["train"], splits["val"], quick_config(setup, seed), test=splits["test"],
-               name=run_name or name, setup=setup, runs_dir=runs_dir, progress=False)
+               name=run_name or name, setup=setup, runs_dir=runs_dir, progress=progress)

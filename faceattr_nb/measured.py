@@ -115,12 +115,13 @@ def readme_section(table: pd.DataFrame | None = None) -> str:
     table = real_subset_runs() if table is None else table
     chosen = chosen_on_val(table).sort_values(["notebook", "a"], ascending=[True, False])
     lines = [README_BEGIN,
-             "| model | notebook | start | input | val accuracy | (a) aligned test faces | (b) unaligned test crops |",
-             "|---|---|---|---|---|---|---|"]
+             "| model | notebook | start | input | training | val accuracy | (a) aligned test faces "
+             "| (b) unaligned test crops |",
+             "|---|---|---|---|---|---|---|---|"]
     for _, r in chosen.iterrows():
-        lines.append(f"| {r['run']} | {r['notebook']} | {r['backbone']} | {r['input']} "
+        lines.append(f"| {r['run']} | {r['notebook']} | {r['backbone']} | {r['input']} | {r['recipe']} "
                      f"| {100 * r['val_accuracy']:.2f} % | {_pct(r, 'a')} | {_pct(r, 'b')} |")
     floor = chosen.iloc[0]  # every run of the protocol is scored on the same faces
-    lines.append(f"| majority baseline | 01 | the training labels | - | - | {100 * floor['a_majority']:.2f} % "
+    lines.append(f"| majority baseline | 01 | the training labels | - | - | - | {100 * floor['a_majority']:.2f} % "
                  f"| {100 * floor['b_majority']:.2f} % |")
     return "\n".join([*lines, README_END])

@@ -1,7 +1,7 @@
 """The numbers the course's sources report, as tidy tables with their source named.
 
 Copied numbers only: each table below is the text of the paper's table as it
-reads in our copy (/work/shared/papers/), pasted as a literal block with a
+reads in the published text (README, "Papers"), pasted as a literal block with a
 comment naming paper and table; a parser turns it into one tidy DataFrame
 with the columns of ``COLUMNS``:
 

@@ -232,12 +232,14 @@ def _check_rescored(record: dict, split: str, scored: dict, tolerance: float) ->
 
 def rescore_best(records: dict[str, dict], setup, limit: int = 3) -> dict[str, dict]:
     """``predictions`` of up to ``limit`` runs of the setup's profile and data that cover all
-    40 attributes, highest mean accuracy (test, else val) first: {name: {split: {...}}}.
-    Runs that cannot be re-scored (face crops, missing checkpoint) are skipped with a printed reason."""
+    40 attributes, highest mean *validation* accuracy first (chosen without looking at a test
+    face): {name: {split: {...}}}. Runs that cannot be re-scored (face crops, missing
+    checkpoint) are skipped with a printed reason."""
     from faceattr_nb.attributes import ATTRIBUTES
     from faceattr_nb.data.splits import load_splits
     scored, loaded = {}, {}
-    for name in runs_table(records).sort_values("mean_accuracy", ascending=False).name:
+    val = {name: (r["summary"].get("val") or {}).get("mean_accuracy", -math.inf) for name, r in records.items()}
+    for name in sorted(records, key=lambda n: -val[n]):
         record = records[name]
         if len(scored) == limit or not matches(record, setup) or \
                 len(record.get("attrs") or ATTRIBUTES) != len(ATTRIBUTES):

@@ -98,7 +98,8 @@ def test_readme_table_lists_each_models_val_choice_by_notebook_then_the_floor(tm
     rows = [line.split(" | ") for line in lines[3:-1]]
     assert [(r[0], r[1]) for r in rows] == [("| lite0_finetune", "03"), ("| lite0_frozen", "03"),
                                             ("| gal_j", "05"), ("| majority baseline", "01")]
-    assert rows[0][4:] == ["90.50 %", "90.50 % [89.7, 91.2]", "88.90 % [88.7, 89.1] |"]
+    assert rows[0][5:] == ["90.50 %", "90.50 % [89.7, 91.2]", "88.90 % [88.7, 89.1] |"]
+    assert rows[0][4] == measured.real_subset_runs(tmp_path).set_index("run").loc["lite0_finetune", "recipe"]
     assert rows[-1][-2:] == ["82.00 %", "80.00 % |"]
 
 

@@ -119,6 +119,13 @@ def test_predictions_rebuild_the_model_from_its_run(tmp_path, monkeypatch):
     assert (out["val"]["y"] == caches["val"].y.numpy()).all() and len(out["val"]["identity"]) == 8
     six = dict(record, name="six", attrs=ATTRIBUTES[:6])
     assert list(runs.rescore_best({"toy": record, "six": six}, setup)) == ["toy"]  # 40 attributes only
+    # the order is validation's, whatever the test scores say: no run is chosen on the test faces
+    summary = record["summary"]
+    worse = dict(record, summary={"val": dict(summary["val"], mean_accuracy=summary["val"]["mean_accuracy"] - 0.1),
+                                  "test": dict(summary["test"], mean_accuracy=1.0)})
+    with monkeypatch.context() as m:
+        m.setattr(runs, "predictions", lambda record, setup, splits=None: {})  # the order alone
+        assert list(runs.rescore_best({"worse": worse, "toy": record}, setup, limit=1)) == ["toy"]
     record["summary"]["test"]["mean_accuracy"] += 0.1  # as if the run had seen other inputs
     assert runs.rescore_best({"toy": record}, setup) == {}  # skipped, with the reason printed
     with pytest.raises(ValueError, match="differs from the record's"):
