@@ -75,16 +75,16 @@ def affinity_heatmap(matrix: np.ndarray, attrs: list[str] | None = None, title: 
 
 
 def delta_heatmap(df: pd.DataFrame, title: str = "Accuracy minus baseline", source: str = "",
-                  annotate: bool | None = None) -> Figure:
+                  annotate: bool | None = None, unit: str = "accuracy points") -> Figure:
     """Attributes x models table of differences on a diverging scale symmetric about 0
-    (values printed when the table is small). Used in notebook 07."""
+    (values printed when the table is small), the colour bar labelled ``unit``. Used in notebook 07."""
     values = df.astype(np.float64)
     limit = float(np.nanmax(np.abs(values.to_numpy()))) if values.size else 1.0
     annotate = values.shape[1] <= 8 if annotate is None else annotate
     fig = _figure(2 + 1.1 * values.shape[1], 0.22 * len(values) + 1.5)
     ax = fig.subplots()
     sns.heatmap(values.rename(index=_name), ax=ax, cmap="RdBu", vmin=-limit or -1, vmax=limit or 1,
-                annot=annotate, fmt=".3f", annot_kws={"size": 6}, cbar_kws={"shrink": 0.6})
+                annot=annotate, fmt=".2f", annot_kws={"size": 6}, cbar_kws={"shrink": 0.6, "label": unit})
     ax.set_facecolor("0.8")  # a missing value (a run without that attribute) grey, not the white of 0
     ax.set(title=_title(title, source), ylabel="", xlabel="")
     ax.tick_params(axis="y", labelsize=7)
@@ -112,12 +112,15 @@ def per_attribute_bars(df: pd.DataFrame, column: str = "accuracy", baseline_colu
 
 
 def training_curves(histories, keys: Sequence[str] = ("train_loss", "val_loss", "val_accuracy"),
-                    names: Sequence[str] | None = None, source: str = "") -> Figure:
+                    names: Sequence[str] | None = None, source: str = "",
+                    start: dict[str, int] | None = None) -> Figure:
     """One panel per key of the run histories (one row per epoch), one line per run.
 
     Pass one history, a list (with ``names``) or a dict name -> history; a
     ``train.Run`` in place of a history also rings, in every panel, the epoch
-    whose weights ``fit`` kept (by its config's ``monitor``). Used in notebooks 02-06.
+    whose weights ``fit`` kept (by its config's ``monitor``). ``start``: name ->
+    the epoch a run continues from (a fine-tuning phase drawn after the frozen
+    phase's kept epoch). Used in notebooks 02-06.
     """
     from faceattr_nb.train import kept_epoch  # train imports torch; plots alone need not
 
@@ -134,13 +137,13 @@ def training_curves(histories, keys: Sequence[str] = ("train_loss", "val_loss", 
             history = pd.DataFrame(getattr(run, "history", run))
             if key not in history:  # one colour per run in every panel, even where a run lacks a key
                 continue
-            x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+            x = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
+            x = x + (start or {}).get(name, 0)
             lines[name] = ax.plot(x, history[key], marker="o", ms=3, color=f"C{i % 10}", label=name)[0]
             config = run.record.get("config") if hasattr(run, "record") else None  # a Run, not a bare history
             if config and "epoch" in history and config["monitor"] in history:
-                kept = kept_epoch(history, config["monitor"], config["min_delta"])
-                row = history[history["epoch"] == kept]
-                ax.plot(row["epoch"], row[key], "o", ms=10, mfc="none", mec=f"C{i % 10}", mew=1.5)
+                kept = history["epoch"] == kept_epoch(history, config["monitor"], config["min_delta"])
+                ax.plot(x[kept], history.loc[kept, key], "o", ms=10, mfc="none", mec=f"C{i % 10}", mew=1.5)
                 ringed = True
         ax.set(title=key, xlabel="epoch")
     axes[0].legend(lines.values(), lines.keys(), fontsize=8)

@@ -161,6 +161,9 @@ def test_training_curves_ring_the_kept_epoch_of_a_run():
         assert list(ring.get_xdata()) == [2] and list(ring.get_ydata()) == [history[key][1]]
     assert "ringed" in fig._suptitle.get_text()
     assert "ringed" not in plots.training_curves(history)._suptitle.get_text()  # a bare history: no ring
+    later = plots.training_curves({"a": run}, start={"a": 7})  # a phase that continues after epoch 7
+    line, ring = later.axes[1].lines
+    assert list(line.get_xdata()) == [8, 9, 10] and list(ring.get_xdata()) == [9]
 
 
 def test_training_curves_keep_one_colour_per_run_across_panels():

@@ -25,8 +25,10 @@ statistics worth keeping (mean 0 and variance 1 placeholders):
 ``bn_eval=False`` lets its BatchNorm normalise with batch statistics and
 record them, in both phases.
 
-Early stopping (section 4.1, given for the CNN; the course uses it for both):
-min_delta 0.01, patience 5, i.e. ``train.TrainConfig(patience=5, min_delta=0.01)``.
+Early stopping (section 4.1, given for the CNN): min_delta 0.01, patience 5, i.e.
+``train.TrainConfig(patience=5, min_delta=0.01)``. Notebook 03 keeps the patience for both
+transfer phases with ``min_delta=0``: ``fit`` keeps the last epoch that gained ``min_delta``, and a
+phase whose loss falls by less than 0.01 an epoch would be scored on an early epoch.
 
 The backbone is any timm model (default ``legacy_xception``, timm's port of
 the Keras Xception); ``pretrained=True`` downloads timm's ImageNet weights
