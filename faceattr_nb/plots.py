@@ -236,7 +236,9 @@ def _unstack_labels(ax, notes: list, gap: float = 1.0, tries: int = 50) -> None:
     for note in notes:
         note.set_in_layout(False)  # a moved label must not squeeze the axes
     ax.figure.draw_without_rendering()  # the constrained layout first: it moves the points
-    box = Text.get_window_extent  # the label's text alone (an Annotation's own box holds its line)
+    def box(note):  # the label's text alone (an Annotation's own box holds its line), with a margin
+        return Text.get_window_extent(note).padded(3)  # labels that merely touch read as one ("blan_encblan")
+
     frame = ax.get_window_extent()
     for note in notes:
         if box(note).x1 > frame.x1:  # past the right edge: write it to the left of its point
