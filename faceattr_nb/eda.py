@@ -69,7 +69,9 @@ def label_consistency(labels: pd.DataFrame | np.ndarray, identity: np.ndarray,
     more frequent label; 1.0: every person labelled alike), ``share with both by chance`` and
     ``agreement by chance`` (what the two would be if the labels ignored the person: each
     person's photos labelled 1 at random at the attribute's rate, K ~ Binomial(n, p) for a
-    person with n photos), and ``positive_rate``.
+    person with n photos), ``agreement beyond chance`` (the share of the gap from chance to 1.0
+    that the agreement closes: 0 when the labels ignore the person, 1 when every person is
+    labelled alike), and ``positive_rate``.
     A nose or a jaw is the same in every photo of a person: where such an attribute has
     both labels, the same face was called differently (by two annotators, or from two
     angles), or a photo is mislabelled; a smile, glasses or a hat may really change. Read
@@ -99,6 +101,8 @@ def label_consistency(labels: pd.DataFrame | np.ndarray, identity: np.ndarray,
                         "agreement": np.maximum(rate, 1 - rate).mean(),
                         "share with both by chance": both_by_chance, "agreement by chance": agreement_by_chance,
                         "positive_rate": frame.mean()}, index=pd.Index(attrs, name="attribute"))
+    out.insert(out.columns.get_loc("positive_rate"), "agreement beyond chance",
+               (out["agreement"] - out["agreement by chance"]) / (1 - out["agreement by chance"]))
     return out.astype({"people": int, "both labels": int})
 
 

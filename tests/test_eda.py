@@ -59,6 +59,8 @@ def test_label_consistency_by_chance_is_what_shuffled_labels_give():
     for column in ("agreement", "share with both"):
         mean = np.mean([t[column].to_numpy() for t in shuffled], axis=0)
         np.testing.assert_allclose(table[f"{column} by chance"].to_numpy(), mean, atol=0.01)
+    beyond = np.mean([t["agreement beyond chance"].to_numpy() for t in shuffled], axis=0)
+    np.testing.assert_allclose(beyond, 0, atol=0.02)  # labels that ignore the person close none of the gap
     # two photos each: they agree with probability p^2 + (1 - p)^2, else the agreement is 1/2
     two = eda.label_consistency(np.array([[1], [0], [1], [1]]), np.array([7, 7, 8, 8]), ["Male"]).iloc[0]
     same = 0.75 ** 2 + 0.25 ** 2
